@@ -1,0 +1,14 @@
+// The subcommands, each a function from a parsed Config to an exit code.
+#pragma once
+
+#include "sidecar/config.hpp"
+
+namespace cw {
+
+// `cwcreds serve`: the sidecar. Returns 0 after SIGTERM/SIGINT.
+int run_serve(const Config& config);
+
+// `cwcreds exchange` and `cwcreds credential-process`: one exchange, JSON on stdout.
+int run_exchange(const Config& config);
+
+}  // namespace cw

@@ -1,0 +1,85 @@
+// cwcreds: serves CoreWeave AI Object Storage credentials to AWS SDKs.
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "common/logging.hpp"
+#include "sidecar/commands.hpp"
+#include "sidecar/config.hpp"
+
+extern char** environ;
+
+namespace {
+
+constexpr const char* k_usage = R"(cwcreds — CoreWeave workload-identity credentials for AWS SDKs
+
+Usage: cwcreds <command> [flags]
+
+Commands:
+  serve               run the sidecar: exchange the pod's token, serve S3 keys on 127.0.0.1
+  exchange            one exchange now; print container-credentials JSON
+  credential-process  one exchange now; print AWS credential_process JSON
+  help                this text
+
+Run `cwcreds <command> --help` for its flags. `cwcreds --version` prints the version.
+)";
+
+cw::EnvMap environment()
+{
+    cw::EnvMap env;
+    for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+        const char* equals = std::strchr(*entry, '=');
+        if (equals != nullptr && std::strncmp(*entry, "CWCREDS_", 8) == 0) {
+            env.emplace(std::string(*entry, static_cast<std::size_t>(equals - *entry)), std::string(equals + 1));
+        }
+    }
+    return env;
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    // 1. The subcommand.
+    const std::vector<std::string> args(argv + 1, argv + argc);
+    if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
+        std::cout << k_usage;
+        return args.empty() ? 2 : 0;
+    }
+    if (args[0] == "--version" || args[0] == "version") {
+        std::cout << "cwcreds " << CWCREDS_VERSION << "\n";
+        return 0;
+    }
+    cw::Command command = cw::Command::serve;
+    if (args[0] == "exchange") {
+        command = cw::Command::exchange;
+    } else if (args[0] == "credential-process") {
+        command = cw::Command::credential_process;
+    } else if (args[0] != "serve") {
+        std::cerr << "cwcreds: unknown command '" << args[0] << "'\n\n" << k_usage;
+        return 2;
+    }
+
+    // 2. Configuration from flags and CWCREDS_* variables; bad values exit 2.
+    cw::Config config;
+    try {
+        config = cw::parse_config(command, std::span{args}.subspan(1), environment());
+    } catch (const cw::ConfigError& error) {
+        std::cerr << "cwcreds: " << error.what() << "\n";
+        return 2;
+    }
+    if (config.show_help) {
+        std::cout << cw::help_text(command);
+        return 0;
+    }
+
+    // 3. Logging, then the command; fatal errors exit 1.
+    cw::setup_logging(config.log_format, command == cw::Command::serve ? config.log_level : std::max(config.log_level, spdlog::level::warn));
+    try {
+        return command == cw::Command::serve ? cw::run_serve(config) : cw::run_exchange(config);
+    } catch (const std::exception& error) {
+        cw::log_event(spdlog::level::critical, "fatal", {{"error", error.what()}});
+        return 1;
+    }
+}

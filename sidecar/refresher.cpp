@@ -1,0 +1,204 @@
+#include "sidecar/refresher.hpp"
+
+#include <random>
+
+#include "common/logging.hpp"
+#include "common/redact.hpp"
+#include "sidecar/backoff.hpp"
+#include "sidecar/refresh_policy.hpp"
+
+namespace cw {
+
+namespace {
+
+// The loop wakes at least this often: the heartbeat stays fresh, and a
+// wall-clock jump is noticed within this long.
+constexpr Millis k_max_sleep{5000};
+
+std::function<double()> default_random()
+{
+    auto engine = std::make_shared<std::mt19937_64>(std::random_device{}());
+    return [engine] { return std::uniform_real_distribution<double>{0.0, 1.0}(*engine); };
+}
+
+std::string seconds_text(Millis duration)
+{
+    return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(duration).count()) + "s";
+}
+
+Millis until(SystemTime later, SystemTime now)
+{
+    return std::chrono::duration_cast<Millis>(later - now);
+}
+
+}  // namespace
+
+Refresher::Refresher(Exchanger& exchanger, TokenSource& tokens, RefreshSettings settings, const Clock& clock,
+                     std::function<double()> unit_random)
+    : m_exchanger(exchanger), m_tokens(tokens), m_settings(settings), m_clock(clock),
+      m_random(unit_random ? std::move(unit_random) : default_random()),
+      m_heartbeat(std::chrono::steady_clock::now())
+{
+}
+
+SystemTime Refresher::step()
+{
+    const SystemTime started = m_clock.now();
+    int attempt = 0;
+    {
+        const std::lock_guard lock{m_mutex};
+        if (started < m_next_attempt) {
+            return m_next_attempt;
+        }
+        attempt = m_failures + 1;
+    }
+
+    auto token = m_tokens.current();
+    if (!token) {
+        m_tokens.reload();
+        token = m_tokens.current();
+    }
+    if (!token) {
+        const std::string problem = m_tokens.problem();
+        log_event(spdlog::level::warn, "token unavailable",
+                  {{"file", m_tokens.file().string()}, {"reason", problem}, {"attempt", attempt}});
+        const std::lock_guard lock{m_mutex};
+        record_failure("token-unavailable", 0, problem, Millis{0}, ExchangeOutcome::retryable, std::nullopt, started);
+        return m_next_attempt;
+    }
+
+    log_event(spdlog::level::debug, "exchange start", {{"attempt", attempt}, {"token", fingerprint(*token)}});
+    ExchangeResult result = m_exchanger.exchange(*token);
+    if (result.outcome == ExchangeOutcome::cancelled) {
+        const std::lock_guard lock{m_mutex};
+        return m_next_attempt;
+    }
+    const SystemTime now = m_clock.now();
+    if (result.outcome == ExchangeOutcome::ok && result.credentials) {
+        auto served = std::make_shared<Served>();
+        served->credentials = std::move(*result.credentials);
+        served->body = container_credentials_json(served->credentials);
+        served->serve_until = serve_until(served->credentials, m_settings);
+        const Credentials& credentials = served->credentials;
+        const SystemTime next = refresh_due(credentials, m_settings, m_random());
+        log_event(spdlog::level::info, "exchange ok",
+                  {{"expires_in", seconds_text(until(credentials.expiration, now))},
+                   {"lifetime", seconds_text(credentials.lifetime())},
+                   {"next_refresh_in", seconds_text(until(next, now))},
+                   {"attempt", attempt},
+                   {"latency_ms", result.latency.count()},
+                   {"key", mask_access_key_id(credentials.access_key_id)}});
+        const std::lock_guard lock{m_mutex};
+        m_served = std::move(served);
+        m_next_attempt = next;
+        m_failures = 0;
+        m_last = LastExchange{"ok", result.http_status, "", result.latency, now};
+        ++m_counts["ok"];
+        m_first_attempt_done = true;
+        m_changed.notify_all();
+        return m_next_attempt;
+    }
+
+    SystemTime next_attempt;
+    {
+        const std::lock_guard lock{m_mutex};
+        record_failure(std::string{outcome_name(result.outcome)}, result.http_status, result.detail, result.latency,
+                       result.outcome, result.retry_after, now);
+        next_attempt = m_next_attempt;
+    }
+    const auto held = servable();
+    log_event(result.outcome == ExchangeOutcome::rejected ? spdlog::level::err : spdlog::level::warn,
+              "exchange failed",
+              {{"kind", outcome_name(result.outcome)},
+               {"status", result.http_status},
+               {"detail", result.detail},
+               {"attempt", attempt},
+               {"latency_ms", result.latency.count()},
+               {"retry_in", seconds_text(until(next_attempt, now))},
+               {"serving", held ? "cached, expires_in=" + seconds_text(until(held->credentials.expiration, now))
+                                : std::string{"nothing"}}});
+    // The token may have rotated under us (or been replaced by hand): a
+    // changed file calls token_changed(), which retries at once.
+    m_tokens.reload();
+    const std::lock_guard lock{m_mutex};
+    return m_next_attempt;
+}
+
+void Refresher::record_failure(const std::string& result, long http_status, const std::string& detail, Millis latency,
+                               ExchangeOutcome outcome, std::optional<Millis> retry_after, SystemTime now)
+{
+    ++m_failures;
+    ++m_counts[result];
+    m_last = LastExchange{result, http_status, detail, latency, now};
+    m_next_attempt = now + backoff_delay(m_failures, outcome, retry_after, m_settings, m_random());
+    m_first_attempt_done = true;
+    m_changed.notify_all();
+}
+
+void Refresher::run()
+{
+    for (;;) {
+        m_heartbeat = std::chrono::steady_clock::now();
+        const SystemTime next = step();
+        std::unique_lock lock{m_mutex};
+        const Millis wait = std::clamp(until(next, m_clock.now()), Millis{0}, k_max_sleep);
+        m_changed.wait_for(lock, wait, [this] { return m_stopping || m_wake; });
+        m_wake = false;
+        if (m_stopping) {
+            return;
+        }
+    }
+}
+
+void Refresher::stop()
+{
+    {
+        const std::lock_guard lock{m_mutex};
+        m_stopping = true;
+        m_changed.notify_all();
+    }
+    m_exchanger.cancel();
+}
+
+void Refresher::token_changed()
+{
+    const auto token = m_tokens.current();
+    log_event(spdlog::level::info, "token rotated",
+              {{"file", m_tokens.file().string()}, {"token", token ? fingerprint(*token) : std::string{"none"}}});
+    const std::lock_guard lock{m_mutex};
+    if (m_failures > 0 || !m_served) {
+        m_next_attempt = m_clock.now();
+    }
+    m_wake = true;
+    m_changed.notify_all();
+}
+
+std::shared_ptr<const Served> Refresher::servable() const
+{
+    std::shared_ptr<const Served> served;
+    {
+        const std::lock_guard lock{m_mutex};
+        served = m_served;
+    }
+    if (served && m_clock.now() < served->serve_until) {
+        return served;
+    }
+    return nullptr;
+}
+
+std::shared_ptr<const Served> Refresher::wait_for_first(Millis limit) const
+{
+    {
+        std::unique_lock lock{m_mutex};
+        m_changed.wait_for(lock, limit, [this] { return m_first_attempt_done || m_stopping; });
+    }
+    return servable();
+}
+
+RefresherStatus Refresher::status() const
+{
+    const std::lock_guard lock{m_mutex};
+    return RefresherStatus{m_served, m_next_attempt, m_failures, m_last, m_counts};
+}
+
+}  // namespace cw

@@ -1,0 +1,96 @@
+// The owner of the current credentials.
+//
+// One loop thread runs step() whenever something is due, so there is never
+// more than one exchange in flight however many callers there are: callers
+// only read the last good answer, pre-rendered as JSON, from memory.
+// step() is public so tests can drive the policy on a fake clock without
+// threads.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "common/clock.hpp"
+#include "sidecar/credentials.hpp"
+#include "sidecar/exchange_client.hpp"
+#include "sidecar/settings.hpp"
+#include "sidecar/token_source.hpp"
+
+namespace cw {
+
+// An immutable snapshot handed to request threads.
+struct Served {
+    Credentials credentials;
+    std::string body;  // container-credentials JSON
+    SystemTime serve_until;
+};
+
+struct LastExchange {
+    std::string result;  // "ok", "rejected", "retryable", "malformed", "token-unavailable"
+    long http_status = 0;
+    std::string detail;  // sanitised
+    Millis latency{0};
+    SystemTime at;
+};
+
+struct RefresherStatus {
+    std::shared_ptr<const Served> served;  // may be past serve_until
+    SystemTime next_attempt;
+    int consecutive_failures = 0;
+    std::optional<LastExchange> last;
+    std::map<std::string, long, std::less<>> exchanges_by_result;
+};
+
+class Refresher {
+public:
+    Refresher(Exchanger& exchanger, TokenSource& tokens, RefreshSettings settings, const Clock& clock = real_clock(),
+              std::function<double()> unit_random = {});
+
+    // Exchanges if an attempt is due at the clock's now; returns when the next one is due.
+    SystemTime step();
+
+    // The loop: step(), then sleep until due, a token change, or stop().
+    void run();
+    void stop();
+
+    // TokenSource listener: a new token retries at once after a failure.
+    void token_changed();
+
+    // Credentials that may be handed out now, or nullptr.
+    [[nodiscard]] std::shared_ptr<const Served> servable() const;
+
+    // Like servable(), but while the very first attempt is still running,
+    // waits for it up to `limit` (real time).
+    [[nodiscard]] std::shared_ptr<const Served> wait_for_first(Millis limit) const;
+
+    [[nodiscard]] RefresherStatus status() const;
+
+    [[nodiscard]] std::chrono::steady_clock::time_point heartbeat() const { return m_heartbeat.load(); }
+
+private:
+    void record_failure(const std::string& result, long http_status, const std::string& detail, Millis latency,
+                        ExchangeOutcome outcome, std::optional<Millis> retry_after, SystemTime now);
+
+    Exchanger& m_exchanger;
+    TokenSource& m_tokens;
+    const RefreshSettings m_settings;
+    const Clock& m_clock;
+    std::function<double()> m_random;
+
+    mutable std::mutex m_mutex;
+    mutable std::condition_variable m_changed;
+    std::shared_ptr<const Served> m_served;
+    SystemTime m_next_attempt{};
+    int m_failures = 0;
+    bool m_first_attempt_done = false;
+    bool m_wake = false;
+    bool m_stopping = false;
+    std::optional<LastExchange> m_last;
+    std::map<std::string, long, std::less<>> m_counts;
+    std::atomic<std::chrono::steady_clock::time_point> m_heartbeat;
+};
+
+}  // namespace cw

@@ -1,0 +1,105 @@
+// `cwcreds serve`: wires the token source, watcher, refresher and server
+// together, runs each loop on its own thread, and shuts them down in order
+// when SIGTERM or SIGINT arrives.
+#include <thread>
+
+#include "common/duration.hpp"
+#include "common/logging.hpp"
+#include "sidecar/commands.hpp"
+#include "sidecar/http_server.hpp"
+#include "sidecar/refresher.hpp"
+#include "sidecar/shutdown_signal.hpp"
+#include "sidecar/token_watcher.hpp"
+
+namespace cw {
+
+namespace {
+
+// /healthz fails once a loop has not gone round for this long; each loop
+// wakes at least every 5 s, plus one exchange of at most --exchange-timeout.
+constexpr Millis k_stall_allowance{30'000};
+
+std::string_view mode_name(ExchangeMode mode)
+{
+    return mode == ExchangeMode::oidc ? "oidc" : "container-credentials";
+}
+
+void log_startup(const Config& config, int port)
+{
+    log_event(spdlog::level::info, "cwcreds starting",
+              {{"version", CWCREDS_VERSION},
+               {"exchange", mode_name(config.upstream.mode)},
+               {"endpoint", config.upstream.endpoint},
+               {"token_file", config.token_file.string()},
+               {"client_token_file", config.client_token_file.string()},
+               {"duration", format_duration(config.upstream.duration)},
+               {"refresh_fraction", std::to_string(config.refresh.refresh_fraction).substr(0, 4)},
+               {"expiry_margin", format_duration(config.refresh.expiry_margin)},
+               {"retry", format_duration(config.refresh.retry_initial) + ".." + format_duration(config.refresh.retry_max)},
+               {"token_poll", format_duration(config.token_poll)},
+               {"max_connections", static_cast<long>(config.server.max_connections)}});
+    if (config.server.allow_unauthenticated) {
+        log_event(spdlog::level::warn, "serving callers without checking Authorization (--allow-unauthenticated)");
+    }
+    log_event(spdlog::level::info, "listening",
+              {{"address", config.server.host + ":" + std::to_string(port)}});
+}
+
+}  // namespace
+
+int run_serve(const Config& config)
+{
+    // 1. Signals become an event main waits for; threads inherit the mask.
+    ShutdownSignal::block();
+
+    // 2. The token, and the caller token if it is a different file.
+    TokenSource tokens{config.token_file};
+    std::unique_ptr<TokenSource> separate_client_tokens;
+    if (config.client_token_file != config.token_file) {
+        separate_client_tokens = std::make_unique<TokenSource>(config.client_token_file);
+    }
+    TokenSource& client_tokens = separate_client_tokens ? *separate_client_tokens : tokens;
+
+    // 3. The upstream client and the refresher that owns the credentials.
+    const auto exchanger = make_exchange_client(config.upstream);
+    Refresher refresher{*exchanger, tokens, config.refresh};
+    tokens.set_listener([&refresher] { refresher.token_changed(); });
+
+    // 4. The watcher re-reads tokens on directory events and on a timer.
+    std::vector<TokenSource*> watched{&tokens};
+    if (separate_client_tokens) {
+        watched.push_back(separate_client_tokens.get());
+    }
+    TokenWatcher watcher{watched, config.token_poll};
+
+    // 5. Bind first, so a taken port fails before anything else starts.
+    CredentialServer server{refresher, client_tokens, config.server, [&] {
+                                const auto now = std::chrono::steady_clock::now();
+                                return now - refresher.heartbeat() < k_stall_allowance &&
+                                       now - watcher.heartbeat() < k_stall_allowance;
+                            }};
+    const int port = server.bind();
+    log_startup(config, port);
+
+    // 6. Read the tokens once, then run every loop on its own thread.
+    for (TokenSource* source : watched) {
+        source->reload();
+    }
+    std::thread refresh_thread{[&] { refresher.run(); }};
+    std::thread watch_thread{[&] { watcher.run(); }};
+    std::thread serve_thread{[&] { server.run(); }};
+
+    // 7. Wait for SIGTERM/SIGINT, then stop in reverse order.
+    const int signal_number = ShutdownSignal::wait();
+    log_event(spdlog::level::info, "shutting down", {{"signal", signal_number}});
+    refresher.stop();
+    watcher.stop();
+    server.stop();
+    refresh_thread.join();
+    watch_thread.join();
+    serve_thread.join();
+    log_event(spdlog::level::info, "stopped");
+    return 0;
+}
+
+}  // namespace cw

@@ -1,0 +1,102 @@
+#include "sidecar/token_source.hpp"
+
+#include <algorithm>
+
+#include "common/file_reader.hpp"
+
+namespace cw {
+
+namespace {
+
+// Projected tokens are a few KiB; anything this large is not one.
+constexpr std::size_t k_max_token_bytes = 64 * 1024;
+
+// The token goes verbatim into an HTTP header: a line break inside it would
+// let the file inject headers, and botocore refuses such values anyway.
+bool has_control_characters(const std::string& token)
+{
+    return std::any_of(token.begin(), token.end(), [](char c) {
+        return static_cast<unsigned char>(c) < 0x20 || c == 0x7F;
+    });
+}
+
+}  // namespace
+
+TokenSource::TokenSource(std::filesystem::path file, const Clock& clock) : m_file(std::move(file)), m_clock(clock) {}
+
+void TokenSource::set_listener(std::function<void()> listener)
+{
+    m_listener = std::move(listener);
+}
+
+TokenChange TokenSource::reload()
+{
+    std::optional<std::string> token;
+    std::string problem;
+    auto content = read_small_file(m_file, k_max_token_bytes);
+    if (auto* error = std::get_if<FileError>(&content)) {
+        problem = error->reason;
+    } else {
+        std::string text = trim_trailing_whitespace(std::get<std::string>(std::move(content)));
+        if (text.empty()) {
+            problem = "file is empty";
+        } else if (has_control_characters(text)) {
+            problem = "file contains a line break or control character inside the token";
+        } else {
+            token = std::move(text);
+        }
+    }
+
+    TokenChange change = TokenChange::unchanged;
+    {
+        const std::lock_guard lock{m_mutex};
+        if (!token) {
+            // Keep the last good token: kubelet keeps it valid, and a file
+            // briefly missing mid-rotation must not stop the next exchange.
+            m_problem = std::move(problem);
+            return TokenChange::unavailable;
+        }
+        m_problem.clear();
+        if (token != m_current) {
+            m_previous_digest = m_current_digest;
+            m_current_digest = sha256(*token);
+            m_current = std::move(token);
+            m_last_change = m_clock.now();
+            change = TokenChange::changed;
+        }
+    }
+    if (change == TokenChange::changed && m_listener) {
+        m_listener();
+    }
+    return change;
+}
+
+std::optional<std::string> TokenSource::current() const
+{
+    const std::lock_guard lock{m_mutex};
+    return m_current;
+}
+
+bool TokenSource::accepts(std::string_view presented) const
+{
+    const Sha256 digest = sha256(presented);
+    const std::lock_guard lock{m_mutex};
+    // Both comparisons always run, so timing does not say which one matched.
+    const bool current = m_current_digest && constant_time_equal(digest, *m_current_digest);
+    const bool previous = m_previous_digest && constant_time_equal(digest, *m_previous_digest);
+    return current || previous;
+}
+
+std::string TokenSource::problem() const
+{
+    const std::lock_guard lock{m_mutex};
+    return m_problem;
+}
+
+std::optional<SystemTime> TokenSource::last_change() const
+{
+    const std::lock_guard lock{m_mutex};
+    return m_last_change;
+}
+
+}  // namespace cw

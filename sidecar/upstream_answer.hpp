@@ -1,0 +1,24 @@
+// Turning a 200 answer from either CoreWeave endpoint into Credentials.
+//
+// Pure and total: any byte string gives either credentials or a reason, so
+// it can be fuzzed. A reason never quotes the body: a malformed 200 answer
+// may still carry a secret key.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "sidecar/credentials.hpp"
+#include "sidecar/settings.hpp"
+
+namespace cw {
+
+struct AnswerError {
+    std::string reason;  // "missing SecretAccessKey", "expiry is in the past", ...
+};
+
+// `now` becomes obtained_at; an expiry at or before it is an error.
+std::variant<Credentials, AnswerError> parse_upstream_answer(ExchangeMode mode, std::string_view body, SystemTime now);
+
+}  // namespace cw
