@@ -163,9 +163,10 @@ void Refresher::stop()
 void Refresher::token_changed()
 {
     const auto token = m_tokens.current();
-    log_event(spdlog::level::info, "token rotated",
-              {{"file", m_tokens.file().string()}, {"token", token ? fingerprint(*token) : std::string{"none"}}});
     const std::lock_guard lock{m_mutex};
+    log_event(spdlog::level::info, m_token_seen ? "token rotated" : "token loaded",
+              {{"file", m_tokens.file().string()}, {"token", token ? fingerprint(*token) : std::string{"none"}}});
+    m_token_seen = true;
     if (m_failures > 0 || !m_served) {
         m_next_attempt = m_clock.now();
     }

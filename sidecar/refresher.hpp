@@ -87,6 +87,7 @@ private:
     int m_failures = 0;
     bool m_first_attempt_done = false;
     bool m_wake = false;
+    bool m_token_seen = false;
     bool m_stopping = false;
     std::optional<LastExchange> m_last;
     std::map<std::string, long, std::less<>> m_counts;

@@ -1,0 +1,125 @@
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "sidecar/config.hpp"
+
+namespace {
+
+cw::Config parse(std::vector<std::string> args, cw::EnvMap env = {}, cw::Command command = cw::Command::serve)
+{
+    return cw::parse_config(command, args, env);
+}
+
+// The message of the ConfigError that `args` cause.
+std::string error_of(std::vector<std::string> args, cw::EnvMap env = {})
+{
+    try {
+        (void)parse(std::move(args), std::move(env));
+    } catch (const cw::ConfigError& error) {
+        return error.what();
+    }
+    return "no error";
+}
+
+}  // namespace
+
+TEST_SUITE("sidecar::config")
+{
+    TEST_CASE("defaults follow the interface contract")
+    {
+        const auto config = parse({"--org-id", "my-org"});
+        CHECK(config.token_file == "/var/run/secrets/tokens/oidc-token");
+        CHECK(config.client_token_file == config.token_file);
+        CHECK(config.upstream.mode == cw::ExchangeMode::container_credentials);
+        CHECK(config.upstream.endpoint == "https://api.coreweave.com/v1/cwobject/temporary-credentials/oidc/my-org");
+        CHECK(config.server.host == "127.0.0.1");
+        CHECK(config.server.port == 9911);
+        CHECK(config.upstream.duration == std::chrono::hours{1});
+        CHECK_FALSE(config.server.allow_unauthenticated);
+        CHECK(config.log_format == cw::LogFormat::text);
+        CHECK(config.log_level == spdlog::level::info);
+        CHECK(config.server.startup_wait < std::chrono::seconds{1});
+    }
+
+    TEST_CASE("oidc mode posts to the endpoint without the org id in the path")
+    {
+        const auto config = parse({"--exchange", "oidc", "--org-id", "my-org", "--duration", "2h"});
+        CHECK(config.upstream.endpoint == "https://api.coreweave.com/v1/cwobject/temporary-credentials/oidc");
+        CHECK(config.upstream.duration == std::chrono::hours{2});
+    }
+
+    TEST_CASE("environment variables are read and flags win over them")
+    {
+        const cw::EnvMap env{{"CWCREDS_ORG_ID", "env-org"}, {"CWCREDS_LISTEN", "127.0.0.1:7000"},
+                             {"CWCREDS_ALLOW_UNAUTHENTICATED", "true"}, {"CWCREDS_LOG_FORMAT", "json"}};
+        const auto from_env = parse({}, env);
+        CHECK(from_env.upstream.org_id == "env-org");
+        CHECK(from_env.server.port == 7000);
+        CHECK(from_env.server.allow_unauthenticated);
+        CHECK(from_env.log_format == cw::LogFormat::json);
+        const auto flag_wins = parse({"--listen", "127.0.0.1:7001", "--org-id=flag-org"}, env);
+        CHECK(flag_wins.server.port == 7001);
+        CHECK(flag_wins.upstream.org_id == "flag-org");
+    }
+
+    TEST_CASE("every bad value names the flag that carries it")
+    {
+        CHECK(error_of({"--org-id", "o", "--nope"}).find("--nope: unknown flag") == 0);
+        CHECK(error_of({"--org-id", "o", "--retry-max", "5x"}).find("--retry-max: '5x' is not a duration") == 0);
+        CHECK(error_of({"--org-id", "o", "--listen", "nohost"}).find("--listen:") == 0);
+        CHECK(error_of({"--org-id", "o", "--listen", "127.0.0.1:99999"}).find("--listen:") == 0);
+        CHECK(error_of({"--endpoint", "http://example.com/x"}).find("--endpoint: http:// is allowed only for loopback") == 0);
+        CHECK(error_of({"--org-id", "o", "--listen", "0.0.0.0:9911"}).find("--listen: 0.0.0.0 is not a loopback") == 0);
+        CHECK(error_of({}).find("--org-id: required") == 0);
+        CHECK(error_of({"--exchange", "oidc", "--endpoint", "https://x/y"}).find("--org-id: required with --exchange oidc") == 0);
+        CHECK(error_of({"--org-id", "o", "--duration", "13h"}).find("--duration: '13h' is out of range") == 0);
+        CHECK(error_of({"--org-id", "o", "--exchange", "sts"}).find("--exchange:") == 0);
+        CHECK(error_of({"--org-id", "o", "--log-level", "loud"}).find("--log-level:") == 0);
+        CHECK(error_of({"--org-id", "o", "--token-file"}).find("--token-file: needs a value") == 0);
+        CHECK(error_of({"--org-id", "o", "stray"}).find("'stray': unexpected argument") == 0);
+    }
+
+    TEST_CASE("a bad environment value names the variable and its flag")
+    {
+        CHECK(error_of({"--org-id", "o"}, {{"CWCREDS_RETRY_MAX", "5x"}}).find("CWCREDS_RETRY_MAX (--retry-max):") == 0);
+    }
+
+    TEST_CASE("http:// endpoints and non-loopback listening are allowed where safe or asked for")
+    {
+        CHECK(parse({"--endpoint", "http://127.0.0.1:8080/x"}).upstream.endpoint == "http://127.0.0.1:8080/x");
+        CHECK(parse({"--endpoint", "http://localhost/x"}).upstream.endpoint == "http://localhost/x");
+        CHECK(parse({"--org-id", "o", "--listen", "0.0.0.0:9911", "--allow-non-loopback"}).server.host == "0.0.0.0");
+        CHECK(parse({"--org-id", "o", "--listen", "[::1]:9911"}).server.host == "::1");
+    }
+
+    TEST_CASE("one-shot commands take upstream flags but not serving ones")
+    {
+        const auto config = parse({"--org-id", "o", "--ca-file", "/ca.pem"}, {}, cw::Command::credential_process);
+        CHECK(config.upstream.ca_file == "/ca.pem");
+        CHECK_THROWS_AS(parse({"--org-id", "o", "--listen", "127.0.0.1:1"}, {}, cw::Command::exchange), cw::ConfigError);
+    }
+
+    TEST_CASE("--help lists every flag with its environment variable")
+    {
+        const std::string help = cw::help_text(cw::Command::serve);
+        for (const char* name : {"--token-file", "CWCREDS_TOKEN_FILE", "--org-id", "--endpoint", "--exchange", "--duration",
+                                 "--ca-file", "--listen", "--client-token-file", "--allow-unauthenticated",
+                                 "--log-format", "--log-level", "--refresh-fraction", "--retry-max", "--startup-wait"}) {
+            CAPTURE(name);
+            CHECK(help.find(name) != std::string::npos);
+        }
+        CHECK(parse({"--help"}).show_help);
+    }
+
+    TEST_CASE("README's configuration table is the settings table")
+    {
+        std::ifstream readme{CWCREDS_SOURCE_DIR "/README.md"};
+        REQUIRE(readme);
+        std::stringstream text;
+        text << readme.rdbuf();
+        CHECK_MESSAGE(text.str().find(cw::settings_markdown(cw::Command::serve)) != std::string::npos,
+                      "README.md must contain, verbatim:\n", cw::settings_markdown(cw::Command::serve));
+    }
+}

@@ -1,0 +1,193 @@
+// The server in-process, with a scripted exchanger and a real token file.
+#include <doctest/doctest.h>
+
+#include <latch>
+#include <thread>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "sidecar/http_server.hpp"
+#include "temp_dir.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+class ScriptedExchanger final : public cw::Exchanger {
+public:
+    cw::ExchangeResult exchange(const std::string&) override
+    {
+        ++calls;
+        if (fail) {
+            cw::ExchangeResult result;
+            result.outcome = cw::ExchangeOutcome::retryable;
+            result.http_status = 503;
+            return result;
+        }
+        const auto now = std::chrono::system_clock::now();
+        cw::ExchangeResult result;
+        result.outcome = cw::ExchangeOutcome::ok;
+        result.credentials = cw::Credentials{"CWAKIAEXAMPLE1234567", "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY", "",
+                                             now + 15min, now};
+        return result;
+    }
+    void cancel() override {}
+
+    std::atomic<bool> fail{false};
+    std::atomic<int> calls{0};
+};
+
+// A server on an ephemeral loopback port, fed by a refresher that has
+// stepped once (or not at all).
+class ServerRig {
+public:
+    explicit ServerRig(bool fail = false, bool step = true)
+        : m_token_file(m_dir.write("token", "caller-token")), m_tokens(m_token_file),
+          m_refresher(m_exchanger, m_tokens, {}), m_server(m_refresher, m_tokens, settings(), [] { return true; })
+    {
+        m_exchanger.fail = fail;
+        m_tokens.reload();
+        if (step) {
+            m_refresher.step();
+        }
+        m_port = m_server.bind();
+        m_thread = std::thread{[this] { m_server.run(); }};
+    }
+    ~ServerRig()
+    {
+        m_server.stop();
+        m_thread.join();
+    }
+    ServerRig(const ServerRig&) = delete;
+    ServerRig& operator=(const ServerRig&) = delete;
+
+    httplib::Client client() const
+    {
+        httplib::Client client{"127.0.0.1", m_port};
+        client.set_read_timeout(5s);
+        return client;
+    }
+
+private:
+    static cw::ServerSettings settings()
+    {
+        cw::ServerSettings settings;
+        settings.port = 0;
+        settings.startup_wait = 50ms;
+        return settings;
+    }
+
+    cw::test::TempDir m_dir;
+    std::filesystem::path m_token_file;
+    cw::TokenSource m_tokens;
+    ScriptedExchanger m_exchanger;
+    cw::Refresher m_refresher;
+    cw::CredentialServer m_server;
+    int m_port = 0;
+    std::thread m_thread;
+};
+
+const httplib::Headers k_auth{{"Authorization", "caller-token"}};
+
+}  // namespace
+
+TEST_SUITE("sidecar::CredentialServer")
+{
+    TEST_CASE("an authorised caller gets the credentials JSON, uncacheable")
+    {
+        ServerRig rig;
+        auto response = rig.client().Get("/v1/credentials", k_auth);
+        REQUIRE(response);
+        CHECK(response->status == 200);
+        CHECK(response->get_header_value("Content-Type") == "application/json");
+        CHECK(response->get_header_value("Cache-Control") == "no-store");
+        const auto body = nlohmann::json::parse(response->body);
+        CHECK(body["AccessKeyId"] == "CWAKIAEXAMPLE1234567");
+        CHECK(body["Token"] == "");
+    }
+
+    TEST_CASE("callers without or with a wrong Authorization get 401 and 403 with JSON errors")
+    {
+        ServerRig rig;
+        auto missing = rig.client().Get("/v1/credentials");
+        REQUIRE(missing);
+        CHECK(missing->status == 401);
+        CHECK(nlohmann::json::parse(missing->body)["Code"] == "MissingAuthorization");
+        auto wrong = rig.client().Get("/v1/credentials", {{"Authorization", "someone-else"}});
+        REQUIRE(wrong);
+        CHECK(wrong->status == 403);
+        CHECK(nlohmann::json::parse(wrong->body)["Code"] == "InvalidAuthorization");
+        CHECK(wrong->body.find("wJalr") == std::string::npos);
+    }
+
+    TEST_CASE("health and readiness need no Authorization")
+    {
+        ServerRig ready;
+        CHECK(ready.client().Get("/healthz")->status == 200);
+        CHECK(ready.client().Get("/readyz")->status == 200);
+        ServerRig failing{true};
+        CHECK(failing.client().Get("/healthz")->status == 200);
+        CHECK(failing.client().Get("/readyz")->status == 503);
+    }
+
+    TEST_CASE("without credentials, callers get 503 with the reason, never a hang")
+    {
+        ServerRig rig{true};
+        auto response = rig.client().Get("/v1/credentials", k_auth);
+        REQUIRE(response);
+        CHECK(response->status == 503);
+        const auto body = nlohmann::json::parse(response->body);
+        CHECK(body["Code"] == "CredentialsUnavailable");
+        CHECK(body["Message"].get<std::string>().find("retryable (HTTP 503)") != std::string::npos);
+    }
+
+    TEST_CASE("before the first exchange, a caller waits briefly, then gets 503")
+    {
+        ServerRig rig{false, false};
+        auto response = rig.client().Get("/v1/credentials", k_auth);
+        REQUIRE(response);
+        CHECK(response->status == 503);
+        CHECK(nlohmann::json::parse(response->body)["Message"].get<std::string>().find("still running") != std::string::npos);
+    }
+
+    TEST_CASE("unknown paths are 404 and other methods 405, as JSON")
+    {
+        ServerRig rig;
+        auto missing = rig.client().Get("/latest/meta-data/");
+        REQUIRE(missing);
+        CHECK(missing->status == 404);
+        CHECK(nlohmann::json::parse(missing->body)["Code"] == "NotFound");
+        auto post = rig.client().Post("/v1/credentials", k_auth, "", "application/json");
+        REQUIRE(post);
+        CHECK(post->status == 405);
+        CHECK(nlohmann::json::parse(post->body)["Code"] == "MethodNotAllowed");
+        CHECK(rig.client().Delete("/healthz")->status == 405);
+        CHECK(rig.client().Put("/nope", "", "text/plain")->status == 404);
+    }
+
+    TEST_CASE("64 keep-alive clients making 20 requests each are all answered")
+    {
+        ServerRig rig;
+        std::atomic<int> ok{0};
+        std::vector<std::thread> clients;
+        std::latch start{64};
+        for (int i = 0; i < 64; ++i) {
+            clients.emplace_back([&] {
+                auto client = rig.client();
+                client.set_keep_alive(true);
+                start.arrive_and_wait();  // all connected at once
+                for (int request = 0; request < 20; ++request) {
+                    auto response = client.Get("/v1/credentials", k_auth);
+                    if (response && response->status == 200) {
+                        ++ok;
+                    }
+                }
+            });
+        }
+        for (auto& client : clients) {
+            client.join();
+        }
+        CHECK(ok == 64 * 20);
+    }
+}

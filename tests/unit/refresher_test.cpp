@@ -1,0 +1,301 @@
+#include <doctest/doctest.h>
+
+#include <condition_variable>
+#include <deque>
+#include <thread>
+
+#include "fake_clock.hpp"
+#include "sidecar/refresher.hpp"
+#include "temp_dir.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+// Answers exchanges from a script; the default answer is fresh keys of `lifetime`.
+class FakeExchanger final : public cw::Exchanger {
+public:
+    FakeExchanger(const cw::Clock& clock, cw::Millis lifetime) : m_clock(clock), m_lifetime(lifetime) {}
+
+    cw::ExchangeResult exchange(const std::string& token) override
+    {
+        std::unique_lock lock{m_mutex};
+        ++m_calls;
+        m_tokens.push_back(token);
+        m_cv.notify_all();
+        m_cv.wait(lock, [this] { return !m_hold || m_cancelled; });
+        if (m_cancelled) {
+            cw::ExchangeResult cancelled;
+            cancelled.outcome = cw::ExchangeOutcome::cancelled;
+            return cancelled;
+        }
+        if (!m_script.empty()) {
+            auto result = m_script.front();
+            m_script.pop_front();
+            return result;
+        }
+        const auto now = m_clock.now();
+        cw::ExchangeResult result;
+        result.outcome = cw::ExchangeOutcome::ok;
+        result.http_status = 200;
+        result.credentials = cw::Credentials{"CWAKKEY" + std::to_string(m_calls), "secret", "", now + m_lifetime, now};
+        return result;
+    }
+
+    void cancel() override
+    {
+        const std::lock_guard lock{m_mutex};
+        m_cancelled = true;
+        m_cv.notify_all();
+    }
+
+    void fail_next(cw::ExchangeOutcome outcome, long status, std::optional<cw::Millis> retry_after = std::nullopt)
+    {
+        const std::lock_guard lock{m_mutex};
+        cw::ExchangeResult result;
+        result.outcome = outcome;
+        result.http_status = status;
+        result.retry_after = retry_after;
+        result.detail = "HTTP " + std::to_string(status);
+        m_script.push_back(result);
+    }
+
+    void hold(bool on)
+    {
+        const std::lock_guard lock{m_mutex};
+        m_hold = on;
+        m_cv.notify_all();
+    }
+
+    void wait_for_call()
+    {
+        std::unique_lock lock{m_mutex};
+        m_cv.wait(lock, [this] { return m_calls > 0; });
+    }
+
+    int calls() const
+    {
+        const std::lock_guard lock{m_mutex};
+        return m_calls;
+    }
+
+    std::string last_token() const
+    {
+        const std::lock_guard lock{m_mutex};
+        return m_tokens.empty() ? "" : m_tokens.back();
+    }
+
+private:
+    const cw::Clock& m_clock;
+    const cw::Millis m_lifetime;
+    mutable std::mutex m_mutex;
+    std::condition_variable m_cv;
+    std::deque<cw::ExchangeResult> m_script;
+    std::vector<std::string> m_tokens;
+    int m_calls = 0;
+    bool m_hold = false;
+    bool m_cancelled = false;
+};
+
+// The pieces a refresher needs, with a fixed random draw (0.5).
+struct Rig {
+    explicit Rig(cw::Millis lifetime = 15min, cw::RefreshSettings settings = {})
+        : exchanger(clock, lifetime), token_file(dir.write("token", "token-one")), tokens(token_file),
+          refresher(exchanger, tokens, settings, clock, [] { return 0.5; })
+    {
+        tokens.set_listener([this] { refresher.token_changed(); });
+        tokens.reload();
+    }
+
+    cw::test::TempDir dir;
+    cw::test::FakeClock clock;
+    FakeExchanger exchanger;
+    std::filesystem::path token_file;
+    cw::TokenSource tokens;
+    cw::Refresher refresher;
+};
+
+double left_share(const cw::Served& served, cw::SystemTime now)
+{
+    const auto& credentials = served.credentials;
+    return static_cast<double>((credentials.expiration - now).count()) /
+           static_cast<double>(credentials.lifetime().count());
+}
+
+}  // namespace
+
+TEST_SUITE("sidecar::Refresher")
+{
+    TEST_CASE("over two hours of 15-minute keys, every served key has over 70% of its life left")
+    {
+        Rig rig{15min};
+        int exchanges_seen = 0;
+        for (int second = 0; second < 2 * 3600; second += 5) {
+            rig.refresher.step();
+            const auto served = rig.refresher.servable();
+            REQUIRE(served);
+            CHECK(left_share(*served, rig.clock.now()) > 0.70);
+            exchanges_seen = rig.exchanger.calls();
+            rig.clock.advance(5s);
+        }
+        // About one renewal per 0.24 x 15 min: 2 h / 3.4 min = 35, not one per step.
+        CHECK(exchanges_seen >= 30);
+        CHECK(exchanges_seen <= 40);
+    }
+
+    TEST_CASE("1-hour and 12-hour keys keep over 70% too, with few exchanges")
+    {
+        for (const cw::Millis lifetime : {cw::Millis{1h}, cw::Millis{12h}}) {
+            CAPTURE(lifetime.count());
+            Rig rig{lifetime};
+            for (int step = 0; step < 1000; ++step) {
+                rig.refresher.step();
+                const auto served = rig.refresher.servable();
+                REQUIRE(served);
+                CHECK(left_share(*served, rig.clock.now()) > 0.70);
+                rig.clock.advance(lifetime / 200);
+            }
+            // 5 lifetimes / (0.2375 lifetime per renewal) = 21 renewals.
+            CHECK(rig.exchanger.calls() >= 20);
+            CHECK(rig.exchanger.calls() <= 23);
+        }
+    }
+
+    TEST_CASE("nothing is exchanged before it is due")
+    {
+        Rig rig;
+        const auto due = rig.refresher.step();
+        CHECK(rig.exchanger.calls() == 1);
+        rig.clock.set(due - 1ms);
+        CHECK(rig.refresher.step() == due);
+        CHECK(rig.exchanger.calls() == 1);
+        rig.clock.set(due);
+        rig.refresher.step();
+        CHECK(rig.exchanger.calls() == 2);
+    }
+
+    TEST_CASE("while the upstream fails, cached keys are served until shortly before expiry, then none")
+    {
+        Rig rig{15min};
+        rig.refresher.step();
+        const auto first = rig.refresher.servable();
+        REQUIRE(first);
+        for (int i = 0; i < 100; ++i) {
+            rig.exchanger.fail_next(cw::ExchangeOutcome::retryable, 503);
+        }
+        std::vector<cw::Millis> gaps;
+        auto next = rig.refresher.status().next_attempt;
+        while (rig.clock.now() < first->credentials.expiration + 1min) {
+            rig.clock.set(next);
+            const auto after = rig.refresher.step();
+            gaps.push_back(std::chrono::duration_cast<cw::Millis>(after - next));
+            next = after;
+            const auto served = rig.refresher.servable();
+            if (rig.clock.now() < first->serve_until) {
+                CHECK(served == first);
+            } else {
+                CHECK_FALSE(served);  // never a key past expiry minus the margin
+            }
+        }
+        // Backoff grows and stays capped: 0.75 s, 1.5 s, 3 s, ... 22.5 s.
+        REQUIRE(gaps.size() > 6);
+        CHECK(gaps[0] == 750ms);
+        CHECK(gaps[1] == 1500ms);
+        CHECK(gaps[2] == 3s);
+        CHECK(gaps.back() == 22500ms);
+        const auto status = rig.refresher.status();
+        CHECK(status.last->result == "retryable");
+        CHECK(status.last->http_status == 503);
+        CHECK(status.consecutive_failures == static_cast<int>(gaps.size()));
+    }
+
+    TEST_CASE("a rejected token is not retried until the cap, unless the token rotates")
+    {
+        Rig rig;
+        rig.exchanger.fail_next(cw::ExchangeOutcome::rejected, 401);
+        const auto retry_at = rig.refresher.step();
+        CHECK(retry_at - rig.clock.now() >= 15s);
+        rig.clock.advance(1s);
+        CHECK(rig.refresher.step() == retry_at);
+        CHECK(rig.exchanger.calls() == 1);
+
+        std::ofstream{rig.token_file, std::ios::trunc} << "token-two";
+        rig.tokens.reload();  // what the watcher does on the directory event
+        CHECK(rig.refresher.status().next_attempt == rig.clock.now());
+        rig.refresher.step();
+        CHECK(rig.exchanger.calls() == 2);
+        CHECK(rig.exchanger.last_token() == "token-two");
+        CHECK(rig.refresher.servable());
+    }
+
+    TEST_CASE("a rotation while healthy does not cause an extra exchange")
+    {
+        Rig rig;
+        const auto due = rig.refresher.step();
+        std::ofstream{rig.token_file, std::ios::trunc} << "token-two";
+        rig.tokens.reload();
+        CHECK(rig.refresher.status().next_attempt == due);
+        rig.clock.set(due);
+        rig.refresher.step();
+        CHECK(rig.exchanger.last_token() == "token-two");
+    }
+
+    TEST_CASE("Retry-After from a 429 is honoured")
+    {
+        Rig rig;
+        rig.exchanger.fail_next(cw::ExchangeOutcome::retryable, 429, cw::Millis{20s});
+        const auto retry_at = rig.refresher.step();
+        CHECK(retry_at - rig.clock.now() == 20s);
+    }
+
+    TEST_CASE("with no token file, nothing is sent upstream and the reason is kept")
+    {
+        cw::test::TempDir dir;
+        cw::test::FakeClock clock;
+        FakeExchanger exchanger{clock, 15min};
+        cw::TokenSource tokens{dir.path() / "absent"};
+        cw::Refresher refresher{exchanger, tokens, {}, clock, [] { return 0.5; }};
+        refresher.step();
+        CHECK(exchanger.calls() == 0);
+        CHECK_FALSE(refresher.servable());
+        const auto status = refresher.status();
+        CHECK(status.last->result == "token-unavailable");
+        CHECK(status.last->detail == "No such file or directory");
+    }
+
+    TEST_CASE("any number of concurrent callers cause exactly one exchange, answered from memory")
+    {
+        Rig rig;
+        rig.exchanger.hold(true);
+        std::thread loop{[&] { rig.refresher.run(); }};
+        std::atomic<int> answered{0};
+        std::vector<std::thread> callers;
+        for (int i = 0; i < 64; ++i) {
+            callers.emplace_back([&] {
+                if (rig.refresher.wait_for_first(30s)) {
+                    ++answered;
+                }
+            });
+        }
+        rig.exchanger.hold(false);
+        for (auto& caller : callers) {
+            caller.join();
+        }
+        rig.refresher.stop();
+        loop.join();
+        CHECK(answered == 64);
+        CHECK(rig.exchanger.calls() == 1);
+    }
+
+    TEST_CASE("stop() interrupts an exchange that hangs")
+    {
+        Rig rig;
+        rig.exchanger.hold(true);
+        std::thread loop{[&] { rig.refresher.run(); }};
+        rig.exchanger.wait_for_call();
+        rig.refresher.stop();
+        loop.join();  // returns because cancel() released the exchange
+        CHECK_FALSE(rig.refresher.servable());
+        CHECK(rig.refresher.status().consecutive_failures == 0);
+    }
+}
