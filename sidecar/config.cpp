@@ -12,6 +12,8 @@
 #include <charconv>
 #include <optional>
 
+#include <spdlog/fmt/fmt.h>
+
 #include "common/duration.hpp"
 
 namespace cw {
@@ -61,8 +63,17 @@ double fraction_value(std::string_view text, double low, double high)
     double value = 0;
     const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (error != std::errc{} || end != text.data() + text.size() || value < low || value > high) {
-        throw BadValue{"'" + std::string{text} + "' is not a number between " + std::to_string(low).substr(0, 4) +
-                       " and " + std::to_string(high).substr(0, 4)};
+        throw BadValue{fmt::format("'{}' is not a number from {} to {}", text, low, high)};
+    }
+    return value;
+}
+
+std::size_t count_value(std::string_view text, std::size_t low, std::size_t high)
+{
+    std::size_t value = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (error != std::errc{} || end != text.data() + text.size() || value < low || value > high) {
+        throw BadValue{fmt::format("'{}' is not a whole number from {} to {}", text, low, high)};
     }
     return value;
 }
@@ -203,10 +214,10 @@ const std::array k_settings{
     Setting{"--max-connections", "CWCREDS_MAX_CONNECTIONS", "1024", "N",
             "client connections served at once; more wait in the queue", k_serve,
             [](Config& c, std::string_view v) {
-                c.server.max_connections = static_cast<std::size_t>(fraction_value(v, 1, 65536));
+                c.server.max_connections = count_value(v, 1, 65536);
             }},
-    Setting{"--log-format", "CWCREDS_LOG_FORMAT", "text", "text|json",
-            "log line format", k_upstream,
+    Setting{"--log-format", "CWCREDS_LOG_FORMAT", "text", "FORMAT",
+            "log line format: text or json", k_upstream,
             [](Config& c, std::string_view v) {
                 if (v == "text") {
                     c.log_format = LogFormat::text;
