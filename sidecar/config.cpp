@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <optional>
@@ -355,8 +356,15 @@ Config parse_config(Command command, std::span<const std::string> args, const En
             apply(setting, setting.flag, config, setting.default_value);
         }
     }
+    // A flag wins even over an invalid environment value: that value is never read.
+    const auto given_as_flag = [&args](std::string_view flag) {
+        return std::any_of(args.begin(), args.end(), [flag](const std::string& arg) {
+            return arg == flag || (arg.size() > flag.size() && arg.compare(0, flag.size(), flag) == 0 &&
+                                   arg[flag.size()] == '=');
+        });
+    };
     for (const auto& setting : k_settings) {
-        if ((setting.commands & bit) == 0) {
+        if ((setting.commands & bit) == 0 || given_as_flag(setting.flag)) {
             continue;
         }
         if (const auto it = env.find(setting.env); it != env.end()) {

@@ -142,6 +142,11 @@ struct CredentialServer::Impl {
             log_event(spdlog::level::warn, "caller rejected", {{"reason", "no Authorization header"}});
             return false;
         }
+        if (!tokens.current() && (tokens.reload(), !tokens.current())) {
+            // Nothing to compare with yet: the caller is not wrong, we are not ready.
+            set_error(res, 503, "CredentialsUnavailable", "the pod's token file cannot be read yet: " + tokens.problem());
+            return false;
+        }
         const std::string presented = req.get_header_value("Authorization");
         // The caller may have read a rotated file before our watcher did.
         if (tokens.accepts(presented) || (tokens.reload(), tokens.accepts(presented))) {

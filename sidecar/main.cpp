@@ -43,9 +43,13 @@ int main(int argc, char** argv)
 {
     // 1. The subcommand.
     const std::vector<std::string> args(argv + 1, argv + argc);
-    if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
-        std::cout << k_usage;
-        return args.empty() ? 2 : 0;
+    if (args.empty()) {
+        std::cerr << k_usage;
+        return 2;
+    }
+    if (args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
+        std::cout << k_usage << "\n" << cw::help_text(cw::Command::serve);
+        return 0;
     }
     if (args[0] == "--version" || args[0] == "version") {
         std::cout << "cwcreds " << CWCREDS_VERSION << "\n";
