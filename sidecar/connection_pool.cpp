@@ -32,7 +32,10 @@ public:
                 return;  // only during shutdown, when the process is about to exit
             }
             m_tasks.push_back(std::move(task));
-            if (m_idle == 0 && m_threads.size() < m_max_threads) {
+            // Compare with the queue, not with zero: an idle thread already
+            // woken for an earlier task cannot take this one too, and a task
+            // left queued behind a keep-alive connection may wait for minutes.
+            if (m_tasks.size() > m_idle && m_threads.size() < m_max_threads) {
                 std::thread worker{[this] { work(); }};
                 const auto id = worker.get_id();
                 m_threads.emplace(id, std::move(worker));
