@@ -98,7 +98,12 @@ std::string non_empty(std::string_view text)
     return std::string{text};
 }
 
-void apply_listen(Config& config, std::string_view text)
+struct HostPort {
+    std::string host;
+    std::uint16_t port;
+};
+
+HostPort host_port(std::string_view text)
 {
     const auto colon = text.rfind(':');
     if (colon == std::string_view::npos || colon == 0) {
@@ -120,8 +125,25 @@ void apply_listen(Config& config, std::string_view text)
         inet_pton(AF_INET6, host_string.c_str(), address.data()) != 1) {
         throw BadValue{"'" + host_string + "' is not an IP address or localhost"};
     }
-    config.server.host = host == "localhost" ? "127.0.0.1" : host_string;
-    config.server.port = static_cast<std::uint16_t>(port);
+    return {host == "localhost" ? "127.0.0.1" : host_string, static_cast<std::uint16_t>(port)};
+}
+
+void apply_listen(Config& config, std::string_view text)
+{
+    auto [host, port] = host_port(text);
+    config.server.host = std::move(host);
+    config.server.port = port;
+}
+
+void apply_probe_listen(Config& config, std::string_view text)
+{
+    if (text.empty()) {
+        config.server.probe_host.clear();
+        return;
+    }
+    auto [host, port] = host_port(text);
+    config.server.probe_host = std::move(host);
+    config.server.probe_port = port;
 }
 
 void apply_log_level(Config& config, std::string_view text)
@@ -182,6 +204,9 @@ const std::array k_settings{
     Setting{"--listen", "CWCREDS_LISTEN", "127.0.0.1:9911", "HOST:PORT",
             "where to serve; port 0 picks a free one; non-loopback needs --allow-non-loopback", k_serve,
             apply_listen},
+    Setting{"--probe-listen", "CWCREDS_PROBE_LISTEN", "", "HOST:PORT",
+            "also serve /healthz, /readyz and /metrics (never credentials) here, e.g. 0.0.0.0:9912 for kubelet "
+            "probes and Prometheus", k_serve, apply_probe_listen},
     Setting{"--allow-non-loopback", "CWCREDS_ALLOW_NON_LOOPBACK", "false", "",
             "allow --listen on a non-loopback address (credentials then cross the network unencrypted)", k_serve,
             [](Config& c, std::string_view v) { c.allow_non_loopback = switch_value(v); }},

@@ -198,7 +198,9 @@ private:
             result.detail = "HTTP " + std::to_string(result.http_status) + ": " + sanitize_excerpt(transfer.body);
             return result;
         }
-        auto parsed = parse_upstream_answer(m_settings.mode, transfer.body, now);
+        // "Already expired?" is the upstream's call, so it is judged on the
+        // upstream's clock when it told us the time.
+        auto parsed = parse_upstream_answer(m_settings.mode, transfer.body, result.server_date.value_or(now));
         if (auto* error = std::get_if<AnswerError>(&parsed)) {
             result.outcome = ExchangeOutcome::malformed;
             result.detail = error->reason;
@@ -206,6 +208,8 @@ private:
         }
         result.outcome = ExchangeOutcome::ok;
         result.credentials = std::get<Credentials>(std::move(parsed));
+        result.credentials->obtained_at = now;
+        result.credentials->upstream_date = result.server_date;
         return result;
     }
 

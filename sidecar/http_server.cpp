@@ -21,8 +21,10 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "common/jwt_claims.hpp"
 #include "common/logging.hpp"
 #include "sidecar/connection_pool.hpp"
+#include "sidecar/status_report.hpp"
 
 namespace cw {
 
@@ -30,7 +32,6 @@ namespace {
 
 constexpr int k_listen_backlog = 1024;
 constexpr Millis k_idle_thread_exit{10'000};
-constexpr std::array<std::string_view, 3> k_paths{"/v1/credentials", "/healthz", "/readyz"};
 
 void set_error(httplib::Response& response, int status, std::string_view code, std::string_view message)
 {
@@ -39,21 +40,21 @@ void set_error(httplib::Response& response, int status, std::string_view code, s
     response.set_content(nlohmann::json{{"Code", code}, {"Message", message}}.dump(), "application/json");
 }
 
-bool known_path(const std::string& path)
+Route route_of(const std::string& path)
 {
-    for (const auto known : k_paths) {
-        if (path == known) {
-            return true;
+    for (const Route route : {Route::credentials, Route::status, Route::healthz, Route::readyz, Route::metrics}) {
+        if (path == route_path(route)) {
+            return route;
         }
     }
-    return false;
+    return Route::other;
 }
 
 }  // namespace
 
 struct CredentialServer::Impl {
-    Impl(Refresher& refresher_in, TokenSource& tokens_in, ServerSettings settings_in, std::function<bool()> alive)
-        : refresher(refresher_in), tokens(tokens_in), settings(std::move(settings_in)), loops_alive(std::move(alive))
+    Impl(ServerContext context_in, ServerSettings settings_in, Routes routes_in)
+        : context(std::move(context_in)), settings(std::move(settings_in)), routes(routes_in)
     {
         const std::size_t max_threads = settings.max_connections;
         server.new_task_queue = [max_threads] { return make_connection_pool(max_threads, k_idle_thread_exit).release(); };
@@ -67,26 +68,42 @@ struct CredentialServer::Impl {
             ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
             listen_fd = fd;
         });
-
-        server.Get("/v1/credentials", [this](const httplib::Request& req, httplib::Response& res) {
-            credentials(req, res);
+        // Runs after every answer, errors included: the one place to count.
+        server.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+            context.metrics.count_request(route_of(req.path), res.status);
         });
+
+        if (routes == Routes::all) {
+            server.Get("/v1/credentials", [this](const httplib::Request& req, httplib::Response& res) {
+                credentials(req, res);
+            });
+            server.Get("/v1/status", [this](const httplib::Request& req, httplib::Response& res) {
+                if (settings.allow_unauthenticated || authorised(req, res)) {
+                    res.set_header("Cache-Control", "no-store");
+                    res.set_content(status().dump(2) + "\n", "application/json");
+                }
+            });
+        }
         server.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
-            if (loops_alive()) {
+            if (context.loops_alive()) {
                 res.set_content(R"({"status":"ok"})", "application/json");
             } else {
                 set_error(res, 503, "Unhealthy", "a background loop has stopped making progress");
             }
         });
         server.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
-            if (refresher.servable()) {
+            if (context.refresher.servable()) {
                 res.set_content(R"({"status":"ready"})", "application/json");
             } else {
                 set_error(res, 503, "NotReady", "no unexpired credentials held");
             }
         });
-        const auto wrong_method = [](const httplib::Request& req, httplib::Response& res) {
-            if (known_path(req.path)) {
+        server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+            res.set_content(context.metrics.render(metrics_state()), "text/plain; version=0.0.4; charset=utf-8");
+        });
+        const auto wrong_method = [this](const httplib::Request& req, httplib::Response& res) {
+            const Route route = route_of(req.path);
+            if (route != Route::other && (routes == Routes::all || (route != Route::credentials && route != Route::status))) {
                 res.set_header("Allow", "GET, HEAD");
                 set_error(res, 405, "MethodNotAllowed", "only GET is supported");
             } else {
@@ -107,17 +124,58 @@ struct CredentialServer::Impl {
         });
     }
 
+    nlohmann::json status() const
+    {
+        StatusInputs inputs;
+        inputs.refresher = context.refresher.status();
+        inputs.servable = context.refresher.servable() != nullptr;
+        inputs.token_file = context.exchange_tokens.file();
+        inputs.token = context.exchange_tokens.current();
+        inputs.token_problem = context.exchange_tokens.problem();
+        inputs.token_last_change = context.exchange_tokens.last_change();
+        inputs.metrics = &context.metrics;
+        inputs.upstream = &context.upstream;
+        inputs.started_at = context.started_at;
+        inputs.now = std::chrono::system_clock::now();
+        return status_report(inputs);
+    }
+
+    Metrics::State metrics_state() const
+    {
+        const RefresherStatus refresher = context.refresher.status();
+        Metrics::State state;
+        state.version = CWCREDS_VERSION;
+        state.exchange_mode = context.upstream.mode == ExchangeMode::oidc ? "oidc" : "container-credentials";
+        state.now = std::chrono::system_clock::now();
+        state.started_at = context.started_at;
+        state.ready = context.refresher.servable() != nullptr;
+        if (refresher.served) {
+            state.credentials_expiry = refresher.served->credentials.effective_expiry();
+            state.credentials_lifetime = refresher.served->credentials.lifetime();
+            state.clock_skew = refresher.served->credentials.clock_skew();
+        }
+        state.next_refresh = refresher.next_attempt;
+        state.consecutive_failures = refresher.consecutive_failures;
+        if (const auto token = context.exchange_tokens.current()) {
+            const auto decoded = decode_jwt_claims(*token);
+            if (const auto* claims = std::get_if<JwtClaims>(&decoded); claims != nullptr) {
+                state.token_expiry = claims->expires_at;
+            }
+        }
+        return state;
+    }
+
     void credentials(const httplib::Request& req, httplib::Response& res)
     {
         if (!settings.allow_unauthenticated && !authorised(req, res)) {
             return;
         }
-        auto served = refresher.servable();
+        auto served = context.refresher.servable();
         if (!served) {
-            served = refresher.wait_for_first(settings.startup_wait);
+            served = context.refresher.wait_for_first(settings.startup_wait);
         }
         if (!served) {
-            const auto last = refresher.status().last;
+            const auto last = context.refresher.status().last;
             std::string message = "no unexpired credentials to serve";
             if (last) {
                 message += "; last exchange: " + last->result;
@@ -142,6 +200,7 @@ struct CredentialServer::Impl {
             log_event(spdlog::level::warn, "caller rejected", {{"reason", "no Authorization header"}});
             return false;
         }
+        TokenSource& tokens = context.client_tokens;
         if (!tokens.current() && (tokens.reload(), !tokens.current())) {
             // Nothing to compare with yet: the caller is not wrong, we are not ready.
             set_error(res, 503, "CredentialsUnavailable", "the pod's token file cannot be read yet: " + tokens.problem());
@@ -159,17 +218,15 @@ struct CredentialServer::Impl {
         return false;
     }
 
-    Refresher& refresher;
-    TokenSource& tokens;
+    ServerContext context;
     const ServerSettings settings;
-    std::function<bool()> loops_alive;
+    const Routes routes;
     httplib::Server server;
     int listen_fd = -1;
 };
 
-CredentialServer::CredentialServer(Refresher& refresher, TokenSource& client_tokens, ServerSettings settings,
-                                   std::function<bool()> loops_alive)
-    : m_impl(std::make_unique<Impl>(refresher, client_tokens, std::move(settings), std::move(loops_alive)))
+CredentialServer::CredentialServer(ServerContext context, ServerSettings settings, Routes routes)
+    : m_impl(std::make_unique<Impl>(std::move(context), std::move(settings), routes))
 {
 }
 

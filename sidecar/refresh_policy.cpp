@@ -15,7 +15,7 @@ SystemTime refresh_due(const Credentials& credentials, const RefreshSettings& se
 SystemTime serve_until(const Credentials& credentials, const RefreshSettings& settings)
 {
     const Millis margin = std::min(settings.expiry_margin, std::max(credentials.lifetime(), Millis{0}) / 10);
-    return credentials.expiration - margin;
+    return credentials.effective_expiry() - margin;
 }
 
 bool servable(const Credentials& credentials, const RefreshSettings& settings, SystemTime now)

@@ -33,9 +33,9 @@ Millis until(SystemTime later, SystemTime now)
 
 }  // namespace
 
-Refresher::Refresher(Exchanger& exchanger, TokenSource& tokens, RefreshSettings settings, const Clock& clock,
-                     std::function<double()> unit_random)
-    : m_exchanger(exchanger), m_tokens(tokens), m_settings(settings), m_clock(clock),
+Refresher::Refresher(Exchanger& exchanger, TokenSource& tokens, RefreshSettings settings, Metrics& metrics,
+                     const Clock& clock, std::function<double()> unit_random)
+    : m_exchanger(exchanger), m_tokens(tokens), m_settings(settings), m_metrics(metrics), m_clock(clock),
       m_random(unit_random ? std::move(unit_random) : default_random()),
       m_heartbeat(std::chrono::steady_clock::now())
 {
@@ -48,6 +48,7 @@ SystemTime Refresher::step()
     {
         const std::lock_guard lock{m_mutex};
         if (started < m_next_attempt) {
+            warn_if_running_low(started);
             return m_next_attempt;
         }
         attempt = m_failures + 1;
@@ -63,7 +64,9 @@ SystemTime Refresher::step()
         log_event(spdlog::level::warn, "token unavailable",
                   {{"file", m_tokens.file().string()}, {"reason", problem}, {"attempt", attempt}});
         const std::lock_guard lock{m_mutex};
-        record_failure("token-unavailable", 0, problem, Millis{0}, ExchangeOutcome::retryable, std::nullopt, started);
+        record_failure(ExchangeKind::token_unavailable, 0, problem, Millis{0}, ExchangeOutcome::retryable, std::nullopt,
+                       started);
+        m_next_reason = "token file unavailable; retrying with backoff and on the next file event";
         return m_next_attempt;
     }
 
@@ -81,19 +84,31 @@ SystemTime Refresher::step()
         served->serve_until = serve_until(served->credentials, m_settings);
         const Credentials& credentials = served->credentials;
         const SystemTime next = refresh_due(credentials, m_settings, m_random());
+        const auto replaced = servable();
         log_event(spdlog::level::info, "exchange ok",
-                  {{"expires_in", seconds_text(until(credentials.expiration, now))},
+                  {{"expires_in", seconds_text(until(credentials.effective_expiry(), now))},
                    {"lifetime", seconds_text(credentials.lifetime())},
                    {"next_refresh_in", seconds_text(until(next, now))},
+                   {"previous_left", replaced ? seconds_text(until(replaced->credentials.effective_expiry(), now))
+                                              : std::string{"none"}},
                    {"attempt", attempt},
                    {"latency_ms", result.latency.count()},
                    {"key", mask_access_key_id(credentials.access_key_id)}});
+        if (const auto skew = credentials.clock_skew(); skew && (*skew > k_skew_warning || *skew < -k_skew_warning)) {
+            log_event(spdlog::level::warn, "clock skew",
+                      {{"skew", seconds_text(*skew)},
+                       {"detail", "this node's clock differs from the upstream's Date; SDKs compare Expiration "
+                                  "with the node clock (fix NTP on the node)"}});
+        }
+        m_metrics.observe_exchange(ExchangeKind::ok, result.latency);
         const std::lock_guard lock{m_mutex};
         m_served = std::move(served);
         m_next_attempt = next;
+        m_next_reason = "scheduled renewal after " +
+                        std::to_string(static_cast<int>(m_settings.refresh_fraction * 100)) +
+                        "% of the lifetime (minus jitter)";
         m_failures = 0;
         m_last = LastExchange{"ok", result.http_status, "", result.latency, now};
-        ++m_counts["ok"];
         m_first_attempt_done = true;
         m_changed.notify_all();
         return m_next_attempt;
@@ -102,8 +117,18 @@ SystemTime Refresher::step()
     SystemTime next_attempt;
     {
         const std::lock_guard lock{m_mutex};
-        record_failure(std::string{outcome_name(result.outcome)}, result.http_status, result.detail, result.latency,
-                       result.outcome, result.retry_after, now);
+        const ExchangeKind kind = result.outcome == ExchangeOutcome::rejected    ? ExchangeKind::rejected
+                                  : result.outcome == ExchangeOutcome::malformed ? ExchangeKind::malformed
+                                                                                 : ExchangeKind::retryable;
+        record_failure(kind, result.http_status, result.detail, result.latency, result.outcome, result.retry_after, now);
+        if (result.outcome == ExchangeOutcome::rejected) {
+            m_next_reason = "token rejected (HTTP " + std::to_string(result.http_status) +
+                            "); retrying after --retry-max, or at once when the token file changes";
+        } else if (result.retry_after) {
+            m_next_reason = "backoff after failure " + std::to_string(m_failures) + ", honouring Retry-After";
+        } else {
+            m_next_reason = "backoff after failure " + std::to_string(m_failures);
+        }
         next_attempt = m_next_attempt;
     }
     const auto held = servable();
@@ -115,21 +140,43 @@ SystemTime Refresher::step()
                {"attempt", attempt},
                {"latency_ms", result.latency.count()},
                {"retry_in", seconds_text(until(next_attempt, now))},
-               {"serving", held ? "cached, expires_in=" + seconds_text(until(held->credentials.expiration, now))
+               {"serving", held ? "cached, expires_in=" + seconds_text(until(held->credentials.effective_expiry(), now))
                                 : std::string{"nothing"}}});
     // The token may have rotated under us (or been replaced by hand): a
     // changed file calls token_changed(), which retries at once.
     m_tokens.reload();
     const std::lock_guard lock{m_mutex};
+    warn_if_running_low(now);
     return m_next_attempt;
 }
 
-void Refresher::record_failure(const std::string& result, long http_status, const std::string& detail, Millis latency,
+void Refresher::warn_if_running_low(SystemTime now)
+{
+    // Called with m_mutex held. Healthy renewal happens at 25% of the
+    // lifetime; reaching 75% used means renewals have been failing for a while.
+    if (!m_served || m_warned_low == m_served.get()) {
+        return;
+    }
+    const Credentials& credentials = m_served->credentials;
+    const Millis left = until(credentials.effective_expiry(), now);
+    if (left * 4 >= credentials.lifetime()) {
+        return;
+    }
+    m_warned_low = m_served.get();
+    log_event(spdlog::level::warn, "credentials running low",
+              {{"expires_in", seconds_text(left)},
+               {"lifetime", seconds_text(credentials.lifetime())},
+               {"consecutive_failures", m_failures},
+               {"last_error", m_last ? m_last->result + (m_last->detail.empty() ? "" : ": " + m_last->detail)
+                                     : std::string{"none"}}});
+}
+
+void Refresher::record_failure(ExchangeKind kind, long http_status, const std::string& detail, Millis latency,
                                ExchangeOutcome outcome, std::optional<Millis> retry_after, SystemTime now)
 {
     ++m_failures;
-    ++m_counts[result];
-    m_last = LastExchange{result, http_status, detail, latency, now};
+    m_metrics.observe_exchange(kind, latency);
+    m_last = LastExchange{std::string{exchange_kind_name(kind)}, http_status, detail, latency, now};
     m_next_attempt = now + backoff_delay(m_failures, outcome, retry_after, m_settings, m_random());
     m_first_attempt_done = true;
     m_changed.notify_all();
@@ -166,9 +213,13 @@ void Refresher::token_changed()
     const std::lock_guard lock{m_mutex};
     log_event(spdlog::level::info, m_token_seen ? "token rotated" : "token loaded",
               {{"file", m_tokens.file().string()}, {"token", token ? fingerprint(*token) : std::string{"none"}}});
+    if (m_token_seen) {
+        m_metrics.count_token_change();
+    }
     m_token_seen = true;
     if (m_failures > 0 || !m_served) {
         m_next_attempt = m_clock.now();
+        m_next_reason = "token file changed after a failure: retrying at once";
     }
     m_wake = true;
     m_changed.notify_all();
@@ -199,7 +250,7 @@ std::shared_ptr<const Served> Refresher::wait_for_first(Millis limit) const
 RefresherStatus Refresher::status() const
 {
     const std::lock_guard lock{m_mutex};
-    return RefresherStatus{m_served, m_next_attempt, m_failures, m_last, m_counts};
+    return RefresherStatus{m_served, m_next_attempt, m_next_reason, m_failures, m_last};
 }
 
 }  // namespace cw

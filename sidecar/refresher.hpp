@@ -9,13 +9,13 @@
 
 #include <condition_variable>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 
 #include "common/clock.hpp"
 #include "sidecar/credentials.hpp"
 #include "sidecar/exchange_client.hpp"
+#include "sidecar/metrics.hpp"
 #include "sidecar/settings.hpp"
 #include "sidecar/token_source.hpp"
 
@@ -39,15 +39,18 @@ struct LastExchange {
 struct RefresherStatus {
     std::shared_ptr<const Served> served;  // may be past serve_until
     SystemTime next_attempt;
+    std::string next_reason;  // why the next attempt is due then, for humans
     int consecutive_failures = 0;
     std::optional<LastExchange> last;
-    std::map<std::string, long, std::less<>> exchanges_by_result;
 };
+
+// Skew beyond this is reported: it distorts what SDKs think of Expiration.
+inline constexpr Millis k_skew_warning{30'000};
 
 class Refresher {
 public:
-    Refresher(Exchanger& exchanger, TokenSource& tokens, RefreshSettings settings, const Clock& clock = real_clock(),
-              std::function<double()> unit_random = {});
+    Refresher(Exchanger& exchanger, TokenSource& tokens, RefreshSettings settings, Metrics& metrics,
+              const Clock& clock = real_clock(), std::function<double()> unit_random = {});
 
     // Exchanges if an attempt is due at the clock's now; returns when the next one is due.
     SystemTime step();
@@ -71,12 +74,14 @@ public:
     [[nodiscard]] std::chrono::steady_clock::time_point heartbeat() const { return m_heartbeat.load(); }
 
 private:
-    void record_failure(const std::string& result, long http_status, const std::string& detail, Millis latency,
+    void record_failure(ExchangeKind kind, long http_status, const std::string& detail, Millis latency,
                         ExchangeOutcome outcome, std::optional<Millis> retry_after, SystemTime now);
+    void warn_if_running_low(SystemTime now);
 
     Exchanger& m_exchanger;
     TokenSource& m_tokens;
     const RefreshSettings m_settings;
+    Metrics& m_metrics;
     const Clock& m_clock;
     std::function<double()> m_random;
 
@@ -89,8 +94,9 @@ private:
     bool m_wake = false;
     bool m_token_seen = false;
     bool m_stopping = false;
+    std::string m_next_reason = "first exchange";
     std::optional<LastExchange> m_last;
-    std::map<std::string, long, std::less<>> m_counts;
+    const Served* m_warned_low = nullptr;  // the credentials already warned about
     std::atomic<std::chrono::steady_clock::time_point> m_heartbeat;
 };
 

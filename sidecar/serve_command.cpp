@@ -24,7 +24,7 @@ std::string_view mode_name(ExchangeMode mode)
     return mode == ExchangeMode::oidc ? "oidc" : "container-credentials";
 }
 
-void log_startup(const Config& config, int port)
+void log_startup(const Config& config, int port, int probe_port)
 {
     log_event(spdlog::level::info, "cwcreds starting",
               {{"version", CWCREDS_VERSION},
@@ -43,6 +43,11 @@ void log_startup(const Config& config, int port)
     }
     log_event(spdlog::level::info, "listening",
               {{"address", config.server.host + ":" + std::to_string(port)}});
+    if (probe_port != 0) {
+        log_event(spdlog::level::info, "probes listening",
+                  {{"probe_address", config.server.probe_host + ":" + std::to_string(probe_port)},
+                   {"paths", "/healthz /readyz /metrics"}});
+    }
 }
 
 }  // namespace
@@ -61,8 +66,10 @@ int run_serve(const Config& config)
     TokenSource& client_tokens = separate_client_tokens ? *separate_client_tokens : tokens;
 
     // 3. The upstream client and the refresher that owns the credentials.
+    const SystemTime started_at = std::chrono::system_clock::now();
+    Metrics metrics;
     const auto exchanger = make_exchange_client(config.upstream);
-    Refresher refresher{*exchanger, tokens, config.refresh};
+    Refresher refresher{*exchanger, tokens, config.refresh, metrics};
     tokens.set_listener([&refresher] { refresher.token_changed(); });
 
     // 4. The watcher re-reads tokens on directory events and on a timer.
@@ -73,13 +80,24 @@ int run_serve(const Config& config)
     TokenWatcher watcher{watched, config.token_poll};
 
     // 5. Bind first, so a taken port fails before anything else starts.
-    CredentialServer server{refresher, client_tokens, config.server, [&] {
-                                const auto now = std::chrono::steady_clock::now();
-                                return now - refresher.heartbeat() < k_stall_allowance &&
-                                       now - watcher.heartbeat() < k_stall_allowance;
-                            }};
+    const ServerContext context{refresher, tokens, client_tokens, metrics, config.upstream, started_at, [&] {
+                                    const auto now = std::chrono::steady_clock::now();
+                                    return now - refresher.heartbeat() < k_stall_allowance &&
+                                           now - watcher.heartbeat() < k_stall_allowance;
+                                }};
+    CredentialServer server{context, config.server};
     const int port = server.bind();
-    log_startup(config, port);
+    std::unique_ptr<CredentialServer> probes;
+    int probe_port = 0;
+    if (!config.server.probe_host.empty()) {
+        ServerSettings probe_settings = config.server;
+        probe_settings.host = config.server.probe_host;
+        probe_settings.port = config.server.probe_port;
+        probe_settings.max_connections = 64;  // kubelet and a scraper, not a crowd
+        probes = std::make_unique<CredentialServer>(context, probe_settings, Routes::probes_only);
+        probe_port = probes->bind();
+    }
+    log_startup(config, port, probe_port);
 
     // 6. Read the tokens once, then run every loop on its own thread.
     for (TokenSource* source : watched) {
@@ -88,6 +106,10 @@ int run_serve(const Config& config)
     std::thread refresh_thread{[&] { refresher.run(); }};
     std::thread watch_thread{[&] { watcher.run(); }};
     std::thread serve_thread{[&] { server.run(); }};
+    std::thread probe_thread;
+    if (probes) {
+        probe_thread = std::thread{[&] { probes->run(); }};
+    }
 
     // 7. Wait for SIGTERM/SIGINT, then stop in reverse order.
     const int signal_number = ShutdownSignal::wait();
@@ -95,6 +117,10 @@ int run_serve(const Config& config)
     refresher.stop();
     watcher.stop();
     server.stop();
+    if (probes) {
+        probes->stop();
+        probe_thread.join();
+    }
     refresh_thread.join();
     watch_thread.join();
     serve_thread.join();

@@ -33,6 +33,8 @@ struct RefreshSettings {
 struct ServerSettings {
     std::string host = "127.0.0.1";
     std::uint16_t port = 9911;
+    std::string probe_host;  // empty: no probe listener
+    std::uint16_t probe_port = 0;
     bool allow_unauthenticated = false;
     Millis startup_wait{800};
     std::size_t max_connections = 1024;

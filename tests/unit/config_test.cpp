@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -113,13 +114,30 @@ TEST_SUITE("sidecar::config")
         CHECK(parse({"--help"}).show_help);
     }
 
+    // CWCREDS_UPDATE_README=1 rewrites the block between the markers instead.
     TEST_CASE("README's configuration table is the settings table")
     {
-        std::ifstream readme{CWCREDS_SOURCE_DIR "/README.md"};
-        REQUIRE(readme);
+        const std::string path = CWCREDS_SOURCE_DIR "/README.md";
         std::stringstream text;
-        text << readme.rdbuf();
-        CHECK_MESSAGE(text.str().find(cw::settings_markdown(cw::Command::serve)) != std::string::npos,
-                      "README.md must contain, verbatim:\n", cw::settings_markdown(cw::Command::serve));
+        {
+            std::ifstream readme{path};
+            REQUIRE(readme);
+            text << readme.rdbuf();
+        }
+        std::string content = text.str();
+        const std::string expected = cw::settings_markdown(cw::Command::serve);
+        const std::string begin = "<!-- settings:serve -->\n";
+        const std::string end = "<!-- /settings:serve -->";
+        const auto from = content.find(begin);
+        auto to = content.find(end);
+        REQUIRE(from != std::string::npos);
+        REQUIRE(to != std::string::npos);
+        if (std::getenv("CWCREDS_UPDATE_README") != nullptr) {
+            content.replace(from + begin.size(), to - from - begin.size(), expected);
+            std::ofstream{path, std::ios::trunc} << content;
+            to = content.find(end);
+        }
+        CHECK_MESSAGE(content.substr(from + begin.size(), to - from - begin.size()) == expected,
+                      "README.md is out of date: run CWCREDS_UPDATE_README=1 unit_tests -tc='README*'");
     }
 }

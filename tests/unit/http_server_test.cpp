@@ -7,6 +7,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "common/redact.hpp"
 #include "sidecar/http_server.hpp"
 #include "temp_dir.hpp"
 
@@ -42,9 +43,12 @@ public:
 // stepped once (or not at all).
 class ServerRig {
 public:
-    explicit ServerRig(bool fail = false, bool step = true)
+    explicit ServerRig(bool fail = false, bool step = true, cw::Routes routes = cw::Routes::all)
         : m_token_file(m_dir.write("token", "caller-token")), m_tokens(m_token_file),
-          m_refresher(m_exchanger, m_tokens, {}), m_server(m_refresher, m_tokens, settings(), [] { return true; })
+          m_refresher(m_exchanger, m_tokens, {}, m_metrics),
+          m_server(cw::ServerContext{m_refresher, m_tokens, m_tokens, m_metrics, m_upstream,
+                                     std::chrono::system_clock::now(), [] { return true; }},
+                   settings(), routes)
     {
         m_exchanger.fail = fail;
         m_tokens.reload();
@@ -78,10 +82,15 @@ private:
         return settings;
     }
 
+public:
+    cw::Metrics m_metrics;
+
+private:
     cw::test::TempDir m_dir;
     std::filesystem::path m_token_file;
     cw::TokenSource m_tokens;
     ScriptedExchanger m_exchanger;
+    cw::UpstreamSettings m_upstream;
     cw::Refresher m_refresher;
     cw::CredentialServer m_server;
     int m_port = 0;
@@ -189,5 +198,54 @@ TEST_SUITE("sidecar::CredentialServer")
             client.join();
         }
         CHECK(ok == 64 * 20);
+    }
+
+    TEST_CASE("/v1/status explains the state without a secret")
+    {
+        ServerRig rig;
+        CHECK(rig.client().Get("/v1/status")->status == 401);
+        auto response = rig.client().Get("/v1/status", k_auth);
+        REQUIRE(response);
+        REQUIRE(response->status == 200);
+        const auto status = nlohmann::json::parse(response->body);
+        CHECK(status["ready"] == true);
+        CHECK(status["credentials"]["access_key_id"] == cw::mask_access_key_id("CWAKIAEXAMPLE1234567"));
+        CHECK(status["credentials"]["lifetime_seconds"] == 900);
+        CHECK(status["next_refresh"]["reason"].get<std::string>().find("scheduled renewal") == 0);
+        CHECK(status["last_exchange"]["result"] == "ok");
+        CHECK(status["token"]["fingerprint"] == cw::fingerprint("caller-token"));
+        CHECK(status["token"]["jwt_error"].get<std::string>().find("not a JWT") == 0);
+        for (const char* secret : {"CWAKIAEXAMPLE1234567", "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY", "caller-token"}) {
+            CAPTURE(secret);
+            CHECK(response->body.find(secret) == std::string::npos);
+        }
+    }
+
+    TEST_CASE("/metrics counts answers by path and code, and shows expiry")
+    {
+        ServerRig rig;
+        (void)rig.client().Get("/v1/credentials", k_auth);
+        (void)rig.client().Get("/v1/credentials");
+        auto response = rig.client().Get("/metrics");
+        REQUIRE(response);
+        CHECK(response->status == 200);
+        const std::string& text = response->body;
+        CHECK(text.find(R"(cwcreds_http_requests_total{path="/v1/credentials",code="200"} 1)") != std::string::npos);
+        CHECK(text.find(R"(cwcreds_http_requests_total{path="/v1/credentials",code="401"} 1)") != std::string::npos);
+        CHECK(text.find(R"(cwcreds_exchanges_total{result="ok"} 1)") != std::string::npos);
+        CHECK(text.find("cwcreds_ready 1") != std::string::npos);
+        CHECK(text.find("cwcreds_credentials_expires_in_seconds 8") != std::string::npos);  // 899.x s
+        CHECK(text.find("CWAKIAEXAMPLE1234567") == std::string::npos);
+    }
+
+    TEST_CASE("the probe listener never serves credentials or status")
+    {
+        ServerRig rig{false, true, cw::Routes::probes_only};
+        CHECK(rig.client().Get("/v1/credentials", k_auth)->status == 404);
+        CHECK(rig.client().Get("/v1/status", k_auth)->status == 404);
+        CHECK(rig.client().Post("/v1/credentials", k_auth, "", "text/plain")->status == 404);
+        CHECK(rig.client().Get("/readyz")->status == 200);
+        CHECK(rig.client().Get("/healthz")->status == 200);
+        CHECK(rig.client().Get("/metrics")->status == 200);
     }
 }

@@ -101,7 +101,7 @@ private:
 struct Rig {
     explicit Rig(cw::Millis lifetime = 15min, cw::RefreshSettings settings = {})
         : exchanger(clock, lifetime), token_file(dir.write("token", "token-one")), tokens(token_file),
-          refresher(exchanger, tokens, settings, clock, [] { return 0.5; })
+          refresher(exchanger, tokens, settings, metrics, clock, [] { return 0.5; })
     {
         tokens.set_listener([this] { refresher.token_changed(); });
         tokens.reload();
@@ -109,6 +109,7 @@ struct Rig {
 
     cw::test::TempDir dir;
     cw::test::FakeClock clock;
+    cw::Metrics metrics;
     FakeExchanger exchanger;
     std::filesystem::path token_file;
     cw::TokenSource tokens;
@@ -254,7 +255,8 @@ TEST_SUITE("sidecar::Refresher")
         cw::test::FakeClock clock;
         FakeExchanger exchanger{clock, 15min};
         cw::TokenSource tokens{dir.path() / "absent"};
-        cw::Refresher refresher{exchanger, tokens, {}, clock, [] { return 0.5; }};
+        cw::Metrics metrics;
+        cw::Refresher refresher{exchanger, tokens, {}, metrics, clock, [] { return 0.5; }};
         refresher.step();
         CHECK(exchanger.calls() == 0);
         CHECK_FALSE(refresher.servable());
