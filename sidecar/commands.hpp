@@ -11,4 +11,7 @@ int run_serve(const Config& config);
 // `cwcreds exchange` and `cwcreds credential-process`: one exchange, JSON on stdout.
 int run_exchange(const Config& config);
 
+// `cwcreds inspect`: what is wrong with the token (and the sidecar). Exit 1 on a failed check.
+int run_inspect(const Config& config);
+
 }  // namespace cw

@@ -29,6 +29,7 @@ struct BadValue {
 constexpr unsigned k_serve = 1U << static_cast<unsigned>(Command::serve);
 constexpr unsigned k_exchange = 1U << static_cast<unsigned>(Command::exchange);
 constexpr unsigned k_credential_process = 1U << static_cast<unsigned>(Command::credential_process);
+constexpr unsigned k_inspect = 1U << static_cast<unsigned>(Command::inspect);
 constexpr unsigned k_upstream = k_serve | k_exchange | k_credential_process;
 
 struct Setting {
@@ -164,10 +165,10 @@ void apply_log_level(Config& config, std::string_view text)
 // clang-format off
 const std::array k_settings{
     Setting{"--token-file", "CWCREDS_TOKEN_FILE", "/var/run/secrets/tokens/oidc-token", "PATH",
-            "projected service-account token to exchange", k_upstream,
+            "projected service-account token to exchange", k_upstream | k_inspect,
             [](Config& c, std::string_view v) { c.token_file = non_empty(v); }},
     Setting{"--org-id", "CWCREDS_ORG_ID", "", "ID",
-            "CoreWeave organization id; builds the endpoint URL, required in oidc mode", k_upstream,
+            "CoreWeave organization id; builds the endpoint URL, required in oidc mode", k_upstream | k_inspect,
             [](Config& c, std::string_view v) { c.upstream.org_id = v; }},
     Setting{"--endpoint", "CWCREDS_ENDPOINT", "", "URL",
             "full exchange URL (default: CoreWeave's for the mode); http:// only for loopback", k_upstream,
@@ -243,7 +244,7 @@ const std::array k_settings{
                 c.server.max_connections = count_value(v, 1, 65536);
             }},
     Setting{"--log-format", "CWCREDS_LOG_FORMAT", "text", "FORMAT",
-            "log line format: text or json", k_upstream,
+            "log line format: text or json", k_upstream | k_inspect,
             [](Config& c, std::string_view v) {
                 if (v == "text") {
                     c.log_format = LogFormat::text;
@@ -254,7 +255,16 @@ const std::array k_settings{
                 }
             }},
     Setting{"--log-level", "CWCREDS_LOG_LEVEL", "info", "LEVEL",
-            "debug, info, warn or error", k_upstream, apply_log_level},
+            "debug, info, warn or error", k_upstream | k_inspect, apply_log_level},
+    Setting{"--audience", "CWCREDS_AUDIENCE", "https://coreweave.com/iam", "AUD",
+            "the audience the token must carry", k_inspect,
+            [](Config& c, std::string_view v) { c.audience = non_empty(v); }},
+    Setting{"--sidecar", "CWCREDS_SIDECAR", "", "URL",
+            "also check the running sidecar at this URL (e.g. http://127.0.0.1:9911)", k_inspect,
+            [](Config& c, std::string_view v) { c.sidecar_url = v; }},
+    Setting{"--json", "CWCREDS_JSON", "false", "",
+            "print the report as JSON", k_inspect,
+            [](Config& c, std::string_view v) { c.json_output = switch_value(v); }},
 };
 // clang-format on
 
@@ -308,6 +318,13 @@ std::optional<UrlParts> split_url(std::string_view url)
 
 void validate(Config& config)
 {
+    if (config.command == Command::inspect) {
+        const auto url = split_url(config.sidecar_url);
+        if (!config.sidecar_url.empty() && (!url || url->scheme != "http")) {
+            throw ConfigError{"--sidecar: '" + config.sidecar_url + "' is not an http:// URL (example: http://127.0.0.1:9911)"};
+        }
+        return;
+    }
     auto& upstream = config.upstream;
     if (upstream.mode == ExchangeMode::oidc && upstream.org_id.empty()) {
         throw ConfigError{"--org-id: required with --exchange oidc (it is sent in the request body)"};
@@ -350,6 +367,8 @@ std::string_view command_name(Command command)
         return "exchange";
     case Command::credential_process:
         return "credential-process";
+    case Command::inspect:
+        return "inspect";
     }
     return "serve";
 }

@@ -19,7 +19,7 @@
 
 namespace cw {
 
-enum class Command { serve, exchange, credential_process };
+enum class Command { serve, exchange, credential_process, inspect };
 
 struct Config {
     Command command = Command::serve;
@@ -31,6 +31,9 @@ struct Config {
     ServerSettings server;
     bool allow_non_loopback = false;
     Millis token_poll{30'000};
+    std::string audience = "https://coreweave.com/iam";  // inspect
+    std::string sidecar_url;                             // inspect
+    bool json_output = false;                            // inspect
     LogFormat log_format = LogFormat::text;
     spdlog::level::level_enum log_level = spdlog::level::info;
 };

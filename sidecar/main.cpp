@@ -20,6 +20,7 @@ Commands:
   serve               run the sidecar: exchange the pod's token, serve S3 keys on 127.0.0.1
   exchange            one exchange now; print container-credentials JSON
   credential-process  one exchange now; print AWS credential_process JSON
+  inspect             check the token file (and a running sidecar) for what breaks credentials
   help                this text
 
 Run `cwcreds <command> --help` for its flags. `cwcreds --version` prints the version.
@@ -60,6 +61,8 @@ int main(int argc, char** argv)
         command = cw::Command::exchange;
     } else if (args[0] == "credential-process") {
         command = cw::Command::credential_process;
+    } else if (args[0] == "inspect") {
+        command = cw::Command::inspect;
     } else if (args[0] != "serve") {
         std::cerr << "cwcreds: unknown command '" << args[0] << "'\n\n" << k_usage;
         return 2;
@@ -81,7 +84,14 @@ int main(int argc, char** argv)
     // 3. Logging, then the command; fatal errors exit 1.
     cw::setup_logging(config.log_format, command == cw::Command::serve ? config.log_level : std::max(config.log_level, spdlog::level::warn));
     try {
-        return command == cw::Command::serve ? cw::run_serve(config) : cw::run_exchange(config);
+        switch (command) {
+        case cw::Command::serve:
+            return cw::run_serve(config);
+        case cw::Command::inspect:
+            return cw::run_inspect(config);
+        default:
+            return cw::run_exchange(config);
+        }
     } catch (const std::exception& error) {
         cw::log_event(spdlog::level::critical, "fatal", {{"error", error.what()}});
         return 1;

@@ -119,16 +119,19 @@ std::string Metrics::render(const State& state) const
     family(out, "cwcreds_ready", "gauge", "1 while unexpired credentials can be served, else 0.");
     sample(out, "cwcreds_ready", state.ready ? 1 : 0);
 
+    // Each family's samples must directly follow its own HELP/TYPE lines.
     family(out, "cwcreds_credentials_expiry_timestamp_seconds", "gauge",
            "When the held credentials expire, in Unix seconds (absent when none are held).");
-    family(out, "cwcreds_credentials_expires_in_seconds", "gauge",
-           "Seconds until the held credentials expire; negative once expired.");
-    family(out, "cwcreds_credentials_lifetime_seconds", "gauge", "Lifetime of the held credentials as issued.");
     if (state.credentials_expiry) {
         sample(out, "cwcreds_credentials_expiry_timestamp_seconds", unix_seconds(*state.credentials_expiry));
+    }
+    family(out, "cwcreds_credentials_expires_in_seconds", "gauge",
+           "Seconds until the held credentials expire; negative once expired.");
+    if (state.credentials_expiry) {
         sample(out, "cwcreds_credentials_expires_in_seconds",
                std::chrono::duration<double>(*state.credentials_expiry - state.now).count());
     }
+    family(out, "cwcreds_credentials_lifetime_seconds", "gauge", "Lifetime of the held credentials as issued.");
     if (state.credentials_lifetime) {
         sample(out, "cwcreds_credentials_lifetime_seconds", seconds(*state.credentials_lifetime));
     }

@@ -542,6 +542,10 @@ class Emulator:
         self.key_minter: Optional[Callable[[str, float], tuple]] = None
         self.expiration_format = "plain"  # "plain" | "fraction" | "offset"
         self.session_token = ""           # container mode "Token" value
+        # Seconds the emulated upstream's clock runs ahead of this machine's
+        # (negative: behind). Moves its Date header and the expiries it issues,
+        # as a real upstream with a different clock would.
+        self.clock_offset: float = 0
         self.on_exchange: Optional[Callable[[Exchange], None]] = None  # called after recording
 
         self._port = port
@@ -799,7 +803,7 @@ class Emulator:
             secret = _random_string(string.ascii_letters + string.digits + "/+", 40)
         offset = lifetime if expiry_shift is None else expiry_shift
         expiration, expires_at = self._format_expiry(
-            _utcnow() + dt.timedelta(seconds=offset), self.expiration_format
+            _utcnow() + dt.timedelta(seconds=offset + self.clock_offset), self.expiration_format
         )
         role = f"{iss}:{sub}"
         if mode == MODE_CONTAINER:
@@ -936,6 +940,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def version_string(self) -> str:
         return "cw-emulator/1"
+
+    def date_time_string(self, timestamp=None) -> str:
+        if timestamp is None:
+            timestamp = time.time() + self.server.emulator.clock_offset
+        return super().date_time_string(timestamp)
 
     def log_message(self, format, *args):  # noqa: A002 - signature from the base class
         pass  # records are the log; stderr noise would drown test output
