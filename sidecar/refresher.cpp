@@ -2,6 +2,7 @@
 
 #include <random>
 
+#include "common/duration.hpp"
 #include "common/logging.hpp"
 #include "common/redact.hpp"
 #include "sidecar/backoff.hpp"
@@ -139,7 +140,7 @@ SystemTime Refresher::step()
                {"detail", result.detail},
                {"attempt", attempt},
                {"latency_ms", result.latency.count()},
-               {"retry_in", seconds_text(until(next_attempt, now))},
+               {"retry_in", format_duration(until(next_attempt, now))},
                {"serving", held ? "cached, expires_in=" + seconds_text(until(held->credentials.effective_expiry(), now))
                                 : std::string{"nothing"}}});
     // The token may have rotated under us (or been replaced by hand): a
