@@ -1,0 +1,180 @@
+"""Configuration errors are caught at startup with exit code 2 and a message
+naming the culprit; environment variables work as flags do, and a flag wins
+over its environment variable; --version and help answer."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+import cwtest  # noqa: E402
+
+import itest  # noqa: E402
+from itest import CONTAINER, rec  # noqa: E402
+
+# A bad configuration must be refused at once; a process still running after
+# this long has accepted it.
+REFUSE_TIMEOUT = 5
+
+CONTRACT_FLAGS = [
+    "--token-file", "--org-id", "--endpoint", "--exchange", "--duration", "--ca-file",
+    "--listen", "--allow-non-loopback", "--client-token-file", "--allow-unauthenticated",
+    "--log-format", "--log-level",
+]
+TUNING_FLAGS = [
+    "--refresh-fraction", "--refresh-jitter", "--expiry-margin", "--retry-initial",
+    "--retry-max", "--connect-timeout", "--exchange-timeout", "--startup-wait",
+    "--token-poll", "--max-connections",
+]
+
+
+def clean_env(**extra):
+    """The test process's environment without any CWCREDS_* setting, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CWCREDS_")}
+    env.update(extra)
+    return env
+
+
+class ConfigErrors(itest.TestCase):
+    def setUp(self):
+        super().setUp()
+        self.tmp = Path(tempfile.mkdtemp(prefix="cwcreds-config-"))
+        self.addCleanup(shutil.rmtree, str(self.tmp), True)
+        self.token_file = self.tmp / "token"
+        self.token_file.write_text("x.y.z")
+
+    def base(self):
+        return ["serve", "--token-file", str(self.token_file),
+                "--endpoint", "https://127.0.0.1:9/v1/cwobject/temporary-credentials/oidc/x",
+                "--listen", "127.0.0.1:0"]
+
+    def run_refused(self, args, env=None):
+        try:
+            proc = cwtest.run_cwcreds(args, env=clean_env(**(env or {})), timeout=REFUSE_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.fail("cwcreds %s accepted the configuration (still running)" % " ".join(args))
+        self.assertEqual(proc.returncode, 2, "stdout=%r stderr=%r" % (proc.stdout, proc.stderr))
+        return proc
+
+    def assertRefusedNaming(self, args, names, env=None):
+        proc = self.run_refused(args, env=env)
+        self.assertTrue(any(n in proc.stderr for n in names),
+                        "stderr does not name %s: %r" % (" or ".join(names), proc.stderr))
+        return proc
+
+    def test_unknown_flag(self):
+        self.assertRefusedNaming(self.base() + ["--nope"], ["--nope"])
+
+    def test_bad_duration(self):
+        self.assertRefusedNaming(self.base() + ["--retry-max", "5x"], ["--retry-max"])
+
+    def test_bad_listen_address(self):
+        args = self.base()
+        args[args.index("--listen") + 1] = "nohost"
+        self.assertRefusedNaming(args, ["--listen"])
+
+    def test_plain_http_endpoint_on_a_non_loopback_host(self):
+        args = self.base()
+        args[args.index("--endpoint") + 1] = "http://example.com/x"
+        self.assertRefusedNaming(args, ["--endpoint"])
+
+    def test_non_loopback_listen_without_allow_non_loopback(self):
+        args = self.base()
+        args[args.index("--listen") + 1] = "0.0.0.0:9911"
+        self.assertRefusedNaming(args, ["--listen", "--allow-non-loopback"])
+
+    def test_neither_org_id_nor_endpoint(self):
+        args = ["serve", "--token-file", str(self.token_file), "--listen", "127.0.0.1:0"]
+        self.assertRefusedNaming(args, ["--org-id", "--endpoint"])
+
+    def test_oidc_mode_without_org_id(self):
+        self.assertRefusedNaming(self.base() + ["--exchange", "oidc"], ["--org-id"])
+
+    def test_duration_over_12h(self):
+        args = self.base() + ["--exchange", "oidc", "--org-id", "org", "--duration", "13h"]
+        self.assertRefusedNaming(args, ["--duration"])
+
+    def test_bad_log_level(self):
+        self.assertRefusedNaming(self.base() + ["--log-level", "loud"], ["--log-level"])
+
+    def test_bad_exchange_mode(self):
+        self.assertRefusedNaming(self.base() + ["--exchange", "grpc"], ["--exchange"])
+
+    def test_environment_variables_are_checked_like_flags(self):
+        cases = [
+            ("CWCREDS_RETRY_MAX", "5x", "--retry-max"),
+            ("CWCREDS_LOG_LEVEL", "loud", "--log-level"),
+            ("CWCREDS_LISTEN", "nohost", "--listen"),
+            ("CWCREDS_EXCHANGE", "grpc", "--exchange"),
+        ]
+        for var, value, flag in cases:
+            with self.subTest(var=var):
+                args = [a for a in self.base()]
+                if flag in args:
+                    i = args.index(flag)
+                    del args[i:i + 2]
+                self.assertRefusedNaming(args, [var, flag], env={var: value})
+
+
+class EnvironmentAndFlags(itest.TestCase):
+    def test_configuration_from_environment_only(self):
+        env = self.env()
+        token = env.write_token()
+        sc = env.sidecar([], env=clean_env(
+            CWCREDS_TOKEN_FILE=env.tokdir.path,
+            CWCREDS_ENDPOINT=env.emu.url_container(),
+            CWCREDS_CA_FILE=env.pki.ca_file,
+        ))
+        data = self.assertCredentials(sc.get("/v1/credentials", token=token))
+        self.assertEqual(data["AccessKeyId"], rec(env.emu.successful_exchanges()[-1], "access_key_id"))
+
+    def test_flag_wins_over_its_environment_variable(self):
+        env = self.env()
+        token = env.write_token()
+        sc = env.sidecar(env.args(CONTAINER), env=clean_env(
+            CWCREDS_ENDPOINT="https://127.0.0.1:9/not-the-emulator",
+            CWCREDS_TOKEN_FILE=str(env.tmp / "not-the-token"),
+        ))
+        data = self.assertCredentials(sc.get("/v1/credentials", token=token))
+        self.assertEqual(data["AccessKeyId"], rec(env.emu.successful_exchanges()[-1], "access_key_id"))
+
+    def test_an_invalid_environment_value_overridden_by_its_flag_does_not_matter(self):
+        env = self.env()
+        token = env.write_token()
+        sc = env.sidecar(env.args(CONTAINER, extra=["--retry-max", "5s"]),
+                         env=clean_env(CWCREDS_RETRY_MAX="5x"))
+        self.assertCredentials(sc.get("/v1/credentials", token=token))
+
+
+class VersionAndHelp(itest.TestCase):
+    def test_version(self):
+        proc = cwtest.run_cwcreds(["--version"], env=clean_env())
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertRegex(proc.stdout + proc.stderr, r"\d+\.\d+")
+
+    def _help_lists_every_flag(self, args):
+        proc = cwtest.run_cwcreds(args, env=clean_env())
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        text = proc.stdout + proc.stderr
+        missing = [f for f in CONTRACT_FLAGS + TUNING_FLAGS
+                   if not re.search(re.escape(f) + r"(?![\w-])", text)]
+        self.assertEqual(missing, [], "help does not mention these flags")
+        return text
+
+    def test_serve_help_lists_every_flag(self):
+        self._help_lists_every_flag(["serve", "--help"])
+
+    def test_help_lists_subcommands_and_every_flag(self):
+        text = self._help_lists_every_flag(["help"])
+        missing = [sub for sub in ("serve", "exchange", "credential-process", "inspect")
+                   if not re.search(r"(?m)^\s*" + re.escape(sub) + r"\b", text)]
+        self.assertEqual(missing, [], "`cwcreds help` does not list these subcommands")
+
+
+if __name__ == "__main__":
+    unittest.main()

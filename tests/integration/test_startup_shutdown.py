@@ -1,0 +1,73 @@
+"""Startup and shutdown as an SDK and kubelet see them: a caller that arrives
+while the first exchange is stalled gets a quick 503 instead of a hang, the
+liveness probe answers meanwhile, and SIGTERM/SIGINT end the process cleanly
+and quickly even while an upstream call hangs."""
+
+import signal
+import sys
+import time
+import unittest
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+import cwtest  # noqa: E402,F401
+
+import itest  # noqa: E402
+from itest import await_condition  # noqa: E402
+
+# botocore waits 2 s for the container-credentials endpoint.
+SDK_TIMEOUT = 2
+# Contract: a clean shutdown within 2 s.
+SHUTDOWN_BOUND = 2
+
+
+class Startup(itest.TestCase):
+    def test_caller_during_stalled_first_exchange_gets_503_not_a_hang(self):
+        env = self.env()
+        env.emu.delay = 5
+        token = env.write_token()
+        sc = env.sidecar(env.args(), wait_ready=False)
+
+        # Raises (a timeout) instead of returning if the sidecar holds the caller.
+        self.assertErrorBody(sc.get("/v1/credentials", token=token, timeout=SDK_TIMEOUT), 503)
+        self.assertEqual(sc.get("/healthz", timeout=SDK_TIMEOUT).status, 200)
+        self.assertEqual(sc.get("/readyz", timeout=SDK_TIMEOUT).status, 503)
+
+        # Once the stalled exchange completes the sidecar serves normally.
+        await_condition(lambda: sc.get("/readyz").status == 200, timeout=15,
+                        what="readiness after the slow first exchange")
+        self.assertCredentials(sc.get("/v1/credentials", token=token, timeout=SDK_TIMEOUT))
+
+
+class Shutdown(itest.TestCase):
+    def _exits_cleanly_on(self, sig):
+        env = self.env()
+        token = env.write_token()
+        sc = env.sidecar(env.args())
+        self.assertCredentials(sc.get("/v1/credentials", token=token))
+        self.assertEqual(sc.stop(sig, SHUTDOWN_BOUND), 0, sc.log_text())
+        self.assertRegex(sc.log_text(), r"shutting down")
+
+    def test_sigterm_exits_0(self):
+        self._exits_cleanly_on(signal.SIGTERM)
+
+    def test_sigint_exits_0(self):
+        self._exits_cleanly_on(signal.SIGINT)
+
+    def test_sigterm_while_an_exchange_hangs_exits_0_within_2s(self):
+        env = self.env()
+        env.emu.push_fault(hang=30)
+        token = env.write_token()
+        sc = env.sidecar(env.args(), wait_ready=False)
+        # The first exchange hangs: callers get 503 after the startup wait.
+        self.assertErrorBody(sc.get("/v1/credentials", token=token, timeout=SDK_TIMEOUT), 503)
+
+        started = time.monotonic()
+        code = sc.stop(signal.SIGTERM, SHUTDOWN_BOUND)
+        elapsed = time.monotonic() - started
+        self.assertEqual(code, 0, sc.log_text())
+        self.assertLessEqual(elapsed, SHUTDOWN_BOUND + 0.5)
+
+
+if __name__ == "__main__":
+    unittest.main()
