@@ -5,7 +5,7 @@
 // anyone. The optional probe listener (--probe-listen, e.g. on the pod IP for
 // kubelet and Prometheus) serves only the last three: nothing secret can be
 // reached through it. Answering credentials is a memory read: the refresher
-// pre-renders the JSON. cpp-httplib stays inside http_server.cpp.
+// pre-renders the JSON.
 #pragma once
 
 #include <functional>
@@ -45,6 +45,9 @@ public:
     // Serves until stop(); call on its own thread after bind().
     void run();
     void stop();
+
+    // Re-examines requests waiting for the first exchange; thread-safe.
+    void wake();
 
 private:
     struct Impl;

@@ -187,7 +187,11 @@ void Refresher::run()
 {
     for (;;) {
         m_heartbeat = std::chrono::steady_clock::now();
+        const bool attempted_before = first_attempt_done();
         const SystemTime next = step();
+        if (m_listener && !attempted_before && first_attempt_done()) {
+            m_listener();  // callers parked for the first answer can be answered now
+        }
         std::unique_lock lock{m_mutex};
         const Millis wait = std::clamp(until(next, m_clock.now()), Millis{0}, k_max_sleep);
         m_changed.wait_for(lock, wait, [this] { return m_stopping || m_wake; });
@@ -246,6 +250,12 @@ std::shared_ptr<const Served> Refresher::wait_for_first(Millis limit) const
         m_changed.wait_for(lock, limit, [this] { return m_first_attempt_done || m_stopping; });
     }
     return servable();
+}
+
+bool Refresher::first_attempt_done() const
+{
+    const std::lock_guard lock{m_mutex};
+    return m_first_attempt_done;
 }
 
 RefresherStatus Refresher::status() const

@@ -71,6 +71,12 @@ public:
 
     [[nodiscard]] RefresherStatus status() const;
 
+    // Whether any attempt has finished (successfully or not) since start.
+    [[nodiscard]] bool first_attempt_done() const;
+
+    // Called after every attempt ends; set before run() starts.
+    void set_listener(std::function<void()> listener) { m_listener = std::move(listener); }
+
     [[nodiscard]] std::chrono::steady_clock::time_point heartbeat() const { return m_heartbeat.load(); }
 
 private:
@@ -84,6 +90,7 @@ private:
     Metrics& m_metrics;
     const Clock& m_clock;
     std::function<double()> m_random;
+    std::function<void()> m_listener;
 
     mutable std::mutex m_mutex;
     mutable std::condition_variable m_changed;

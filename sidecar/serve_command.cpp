@@ -99,6 +99,8 @@ int run_serve(const Config& config)
     }
     log_startup(config, port, probe_port);
 
+    refresher.set_listener([&server] { server.wake(); });
+
     // 6. Read the tokens once, then run every loop on its own thread.
     for (TokenSource* source : watched) {
         source->reload();

@@ -1,0 +1,561 @@
+#include "common/event_http_server.hpp"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <thread>
+#include <unordered_map>
+
+namespace cw {
+
+namespace {
+
+constexpr int k_listen_backlog = 1024;
+constexpr std::size_t k_read_chunk = 16 * 1024;
+// Stop parsing a client's pipelined requests while this much output waits.
+constexpr std::size_t k_max_pending_output = 256 * 1024;
+constexpr Millis k_sweep_interval{1000};
+
+using Steady = std::chrono::steady_clock;
+
+class FileDescriptor {
+public:
+    explicit FileDescriptor(int fd = -1) : m_fd(fd) {}
+    ~FileDescriptor() { reset(); }
+    FileDescriptor(FileDescriptor&& other) noexcept : m_fd(std::exchange(other.m_fd, -1)) {}
+    FileDescriptor& operator=(FileDescriptor&& other) noexcept
+    {
+        reset();
+        m_fd = std::exchange(other.m_fd, -1);
+        return *this;
+    }
+    FileDescriptor(const FileDescriptor&) = delete;
+    FileDescriptor& operator=(const FileDescriptor&) = delete;
+
+    [[nodiscard]] int get() const { return m_fd; }
+    void reset()
+    {
+        if (m_fd >= 0) {
+            ::close(m_fd);
+            m_fd = -1;
+        }
+    }
+
+private:
+    int m_fd;
+};
+
+std::string serialize(const HttpResponse& response, bool keep_alive, bool include_body)
+{
+    std::string out;
+    out.reserve(160 + response.body.size());
+    out += "HTTP/1.1 ";
+    out += std::to_string(response.status);
+    out += ' ';
+    out += http_reason(response.status);
+    out += "\r\nContent-Type: ";
+    out += response.content_type;
+    out += "\r\nContent-Length: ";
+    out += std::to_string(response.body.size());
+    out += "\r\n";
+    for (const auto& [name, value] : response.headers) {
+        out += name;
+        out += ": ";
+        out += value;
+        out += "\r\n";
+    }
+    if (!keep_alive) {
+        out += "Connection: close\r\n";
+    }
+    out += "\r\n";
+    if (include_body) {
+        out += response.body;
+    }
+    return out;
+}
+
+HttpResponse parse_error_response(const HttpParseError& error)
+{
+    HttpResponse response;
+    response.status = error.status;
+    response.body = R"({"Code":"BadRequest","Message":")" + error.reason + "\"}";
+    return response;
+}
+
+struct Connection {
+    FileDescriptor fd;
+    std::string in;
+    std::string out;
+    std::size_t out_offset = 0;
+    Steady::time_point last_request;  // accept, or the last complete request
+    bool read_closed = false;         // the peer sent EOF
+    bool close_after_write = false;
+    std::uint32_t interest = 0;  // the epoll events registered now
+    std::optional<HttpRequestHead> parked;
+    Steady::time_point park_deadline;
+
+    [[nodiscard]] std::size_t pending_output() const { return out.size() - out_offset; }
+};
+
+}  // namespace
+
+std::string_view http_reason(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 414:
+        return "URI Too Long";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Unknown";
+    }
+}
+
+struct EventHttpServer::Impl {
+    // One epoll loop; it owns the connections it accepted.
+    class Loop {
+    public:
+        explicit Loop(Impl& server) : m_server(server), m_epoll(epoll_create1(EPOLL_CLOEXEC)),
+                                      m_event(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC))
+        {
+            if (m_epoll.get() < 0 || m_event.get() < 0) {
+                throw std::runtime_error("epoll/eventfd creation failed");
+            }
+            add(m_event.get(), EPOLLIN);
+        }
+
+        void listen_on(int listen_fd)
+        {
+            m_listen_fd = listen_fd;
+            add(listen_fd, EPOLLIN | EPOLLEXCLUSIVE);
+        }
+
+        void notify()
+        {
+            const std::uint64_t one = 1;
+            (void)::write(m_event.get(), &one, sizeof one);
+        }
+
+        void run()
+        {
+            std::array<epoll_event, 256> events{};
+            auto next_sweep = Steady::now() + k_sweep_interval;
+            while (!m_server.stopping.load()) {
+                const int timeout = wait_timeout(next_sweep);
+                const int ready = epoll_wait(m_epoll.get(), events.data(), static_cast<int>(events.size()), timeout);
+                for (int i = 0; i < ready; ++i) {
+                    const int fd = events[static_cast<std::size_t>(i)].data.fd;
+                    const auto flags = events[static_cast<std::size_t>(i)].events;
+                    if (fd == m_listen_fd) {
+                        accept_all();
+                    } else if (fd == m_event.get()) {
+                        std::uint64_t count = 0;
+                        (void)::read(m_event.get(), &count, sizeof count);
+                        m_recheck_parked = true;
+                    } else {
+                        on_ready(fd, flags);
+                    }
+                }
+                const auto now = Steady::now();
+                if (m_parked > 0 && (m_recheck_parked || now >= m_next_park_deadline)) {
+                    resolve_parked(now);
+                }
+                if (now >= next_sweep) {
+                    sweep(now);
+                    next_sweep = now + k_sweep_interval;
+                }
+            }
+            m_server.active.fetch_sub(m_connections.size());
+            m_connections.clear();
+        }
+
+    private:
+        void add(int fd, std::uint32_t events)
+        {
+            epoll_event event{};
+            event.events = events;
+            event.data.fd = fd;
+            epoll_ctl(m_epoll.get(), EPOLL_CTL_ADD, fd, &event);
+        }
+
+        void modify(int fd, std::uint32_t events)
+        {
+            epoll_event event{};
+            event.events = events;
+            event.data.fd = fd;
+            epoll_ctl(m_epoll.get(), EPOLL_CTL_MOD, fd, &event);
+        }
+
+        int wait_timeout(Steady::time_point next_sweep) const
+        {
+            auto until = next_sweep;
+            if (m_parked > 0 && m_next_park_deadline < until) {
+                until = m_next_park_deadline;
+            }
+            const auto left = std::chrono::duration_cast<Millis>(until - Steady::now()).count();
+            return static_cast<int>(std::max<Millis::rep>(left + 1, 0));
+        }
+
+        void accept_all()
+        {
+            for (;;) {
+                const int fd = accept4(m_listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (fd < 0) {
+                    return;  // EAGAIN: another loop took it, or none left; errors: try again on the next event
+                }
+                if (m_server.active.fetch_add(1) >= m_server.options.max_connections) {
+                    m_server.active.fetch_sub(1);
+                    ::close(fd);  // over the cap: the client sees a reset and retries
+                    continue;
+                }
+                const int on = 1;
+                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+                auto& connection = m_connections[fd];
+                connection.fd = FileDescriptor{fd};
+                connection.last_request = Steady::now();
+                connection.interest = EPOLLIN | EPOLLRDHUP;
+                add(fd, connection.interest);
+            }
+        }
+
+        void close_connection(int fd)
+        {
+            const auto it = m_connections.find(fd);
+            if (it == m_connections.end()) {
+                return;
+            }
+            if (it->second.parked) {
+                --m_parked;
+            }
+            m_connections.erase(it);  // the FileDescriptor closes it, which also leaves epoll
+            m_server.active.fetch_sub(1);
+        }
+
+        void on_ready(int fd, std::uint32_t flags)
+        {
+            const auto it = m_connections.find(fd);
+            if (it == m_connections.end()) {
+                return;
+            }
+            Connection& connection = it->second;
+            if ((flags & (EPOLLERR | EPOLLHUP)) != 0) {
+                close_connection(fd);
+                return;
+            }
+            if ((flags & (EPOLLIN | EPOLLRDHUP)) != 0) {
+                read_from(connection);
+            }
+            serve(connection);
+        }
+
+        void read_from(Connection& connection)
+        {
+            std::array<char, k_read_chunk> buffer{};
+            // Bounded: a head over the limit is refused by the parser anyway.
+            while (connection.in.size() <= m_server.options.max_head + k_read_chunk) {
+                const ssize_t got = ::recv(connection.fd.get(), buffer.data(), buffer.size(), 0);
+                if (got > 0) {
+                    connection.in.append(buffer.data(), static_cast<std::size_t>(got));
+                } else if (got < 0 && errno == EINTR) {
+                    continue;
+                } else {
+                    if (got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+                        connection.read_closed = true;  // answer what was asked, then close
+                    }
+                    return;
+                }
+            }
+        }
+
+        // Answers every complete request in the buffer (until one is parked
+        // or output backs up), sends, and updates what epoll watches.
+        void serve(Connection& connection)
+        {
+            const int fd = connection.fd.get();
+            while (!connection.parked && !connection.in.empty() && !connection.close_after_write &&
+                   connection.pending_output() < k_max_pending_output) {
+                auto parsed = parse_http_request_head(connection.in, m_server.options.max_head);
+                if (std::holds_alternative<HttpNeedMore>(parsed)) {
+                    break;
+                }
+                if (const auto* error = std::get_if<HttpParseError>(&parsed)) {
+                    connection.in.clear();
+                    respond(connection, nullptr, parse_error_response(*error), false);
+                    break;
+                }
+                auto& request = std::get<HttpRequestHead>(parsed);
+                if (request.has_body) {
+                    request.keep_alive = false;  // bodies are never read: answer, then close
+                    connection.in.clear();
+                } else {
+                    connection.in.erase(0, request.head_size);
+                }
+                connection.last_request = Steady::now();
+                auto response = m_server.handler(request, false);
+                if (!response) {
+                    park(connection, std::move(request));
+                    break;
+                }
+                respond(connection, &request, *response, request.keep_alive);
+            }
+            if (!flush(connection)) {
+                return;
+            }
+            // Nothing more can be asked and nothing is owed: done.
+            if (connection.read_closed && !connection.parked && connection.pending_output() == 0) {
+                close_connection(fd);
+                return;
+            }
+            const bool want_read = !connection.read_closed && !connection.parked && !connection.close_after_write &&
+                                   connection.pending_output() < k_max_pending_output;
+            const std::uint32_t interest =
+                (want_read ? EPOLLIN | EPOLLRDHUP : 0U) | (connection.pending_output() > 0 ? EPOLLOUT : 0U);
+            if (interest != connection.interest) {
+                connection.interest = interest;
+                modify(fd, interest);
+            }
+        }
+
+        void respond(Connection& connection, const HttpRequestHead* request, const HttpResponse& response,
+                     bool keep_alive)
+        {
+            const bool head_only = request != nullptr && request->method == "HEAD";
+            connection.out += serialize(response, keep_alive, !head_only);
+            if (!keep_alive) {
+                connection.close_after_write = true;
+            }
+            if (m_server.observer) {
+                m_server.observer(request, response);
+            }
+        }
+
+        void park(Connection& connection, HttpRequestHead request)
+        {
+            connection.parked = std::move(request);
+            connection.park_deadline = Steady::now() + m_server.options.park_limit;
+            if (m_parked == 0 || connection.park_deadline < m_next_park_deadline) {
+                m_next_park_deadline = connection.park_deadline;
+            }
+            ++m_parked;
+        }
+
+        void resolve_parked(Steady::time_point now)
+        {
+            m_recheck_parked = false;
+            m_next_park_deadline = Steady::time_point::max();
+            std::vector<int> answered;
+            for (auto& [fd, connection] : m_connections) {
+                if (!connection.parked) {
+                    continue;
+                }
+                const bool final = now >= connection.park_deadline;
+                auto response = m_server.handler(*connection.parked, final);
+                if (!response && final) {
+                    response = HttpResponse{503, "application/json",
+                                            R"({"Code":"Unavailable","Message":"no answer in time"})", {}};
+                }
+                if (!response) {
+                    m_next_park_deadline = std::min(m_next_park_deadline, connection.park_deadline);
+                    continue;
+                }
+                const HttpRequestHead request = std::move(*connection.parked);
+                connection.parked.reset();
+                --m_parked;
+                respond(connection, &request, *response, request.keep_alive);
+                answered.push_back(fd);
+            }
+            for (const int fd : answered) {
+                if (const auto it = m_connections.find(fd); it != m_connections.end()) {
+                    serve(it->second);  // pipelined requests behind it, then send
+                }
+            }
+        }
+
+        // Sends what is queued; returns false when the connection was closed.
+        bool flush(Connection& connection)
+        {
+            const int fd = connection.fd.get();
+            while (connection.pending_output() > 0) {
+                const ssize_t sent = ::send(fd, connection.out.data() + connection.out_offset,
+                                            connection.pending_output(), MSG_NOSIGNAL);
+                if (sent > 0) {
+                    connection.out_offset += static_cast<std::size_t>(sent);
+                } else if (sent < 0 && errno == EINTR) {
+                    continue;
+                } else if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                    return true;
+                } else {
+                    close_connection(fd);
+                    return false;
+                }
+            }
+            connection.out.clear();
+            connection.out_offset = 0;
+            if (connection.close_after_write && !connection.parked) {
+                discard_input(fd);
+                close_connection(fd);
+                return false;
+            }
+            return true;
+        }
+
+        // Closing a socket with unread input sends a reset, which may destroy
+        // the answer before the client reads it; read (a bounded amount of)
+        // what already arrived first, so the close is a normal FIN.
+        static void discard_input(int fd)
+        {
+            std::array<char, k_read_chunk> buffer{};
+            for (std::size_t total = 0; total < 4 * 1024 * 1024;) {
+                const ssize_t got = ::recv(fd, buffer.data(), buffer.size(), 0);
+                if (got <= 0) {
+                    return;
+                }
+                total += static_cast<std::size_t>(got);
+            }
+        }
+
+        void sweep(Steady::time_point now)
+        {
+            std::vector<int> expired;
+            for (const auto& [fd, connection] : m_connections) {
+                if (connection.parked) {
+                    continue;
+                }
+                const auto limit = connection.in.empty() ? m_server.options.idle_timeout : m_server.options.head_timeout;
+                if (now - connection.last_request > limit) {
+                    expired.push_back(fd);
+                }
+            }
+            for (const int fd : expired) {
+                close_connection(fd);
+            }
+        }
+
+        Impl& m_server;
+        FileDescriptor m_epoll;
+        FileDescriptor m_event;
+        int m_listen_fd = -1;
+        std::unordered_map<int, Connection> m_connections;
+        std::size_t m_parked = 0;
+        Steady::time_point m_next_park_deadline = Steady::time_point::max();
+        bool m_recheck_parked = false;
+    };
+
+    Impl(EventHttpServerOptions options_in, HttpHandler handler_in, HttpObserver observer_in)
+        : options(std::move(options_in)), handler(std::move(handler_in)), observer(std::move(observer_in))
+    {
+        for (unsigned i = 0; i < std::max(1U, options.threads); ++i) {
+            loops.push_back(std::make_unique<Loop>(*this));
+        }
+    }
+
+    EventHttpServerOptions options;
+    HttpHandler handler;
+    HttpObserver observer;
+    FileDescriptor listen_fd;
+    std::vector<std::unique_ptr<Loop>> loops;
+    std::atomic<bool> stopping{false};
+    std::atomic<std::size_t> active{0};
+};
+
+EventHttpServer::EventHttpServer(EventHttpServerOptions options, HttpHandler handler, HttpObserver observer)
+    : m_impl(std::make_unique<Impl>(std::move(options), std::move(handler), std::move(observer)))
+{
+}
+
+EventHttpServer::~EventHttpServer() = default;
+
+int EventHttpServer::bind()
+{
+    auto& impl = *m_impl;
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
+    addrinfo* found = nullptr;
+    const std::string port = std::to_string(impl.options.port);
+    if (getaddrinfo(impl.options.host.c_str(), port.c_str(), &hints, &found) != 0 || found == nullptr) {
+        throw std::runtime_error("cannot listen on " + impl.options.host + ":" + port + ": not an IP address");
+    }
+    const std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> address{found, freeaddrinfo};
+    FileDescriptor fd{::socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
+    // SO_REUSEADDR (restart while old connections linger in TIME_WAIT) but not
+    // SO_REUSEPORT: a second process on the same port must fail, not share it.
+    const int on = 1;
+    setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    if (fd.get() < 0 || ::bind(fd.get(), found->ai_addr, found->ai_addrlen) != 0 ||
+        ::listen(fd.get(), k_listen_backlog) != 0) {
+        throw std::runtime_error("cannot listen on " + impl.options.host + ":" + port + ": " + std::strerror(errno));
+    }
+    sockaddr_storage bound{};
+    socklen_t length = sizeof bound;
+    getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &length);
+    const int bound_port = bound.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
+                                                       : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+    impl.listen_fd = std::move(fd);
+    for (auto& loop : impl.loops) {
+        loop->listen_on(impl.listen_fd.get());
+    }
+    return bound_port;
+}
+
+void EventHttpServer::run()
+{
+    auto& loops = m_impl->loops;
+    std::vector<std::thread> threads;
+    for (std::size_t i = 1; i < loops.size(); ++i) {
+        threads.emplace_back([&loop = *loops[i]] { loop.run(); });
+    }
+    loops.front()->run();
+    for (auto& thread : threads) {
+        thread.join();
+    }
+}
+
+void EventHttpServer::stop()
+{
+    m_impl->stopping = true;
+    for (auto& loop : m_impl->loops) {
+        loop->notify();
+    }
+}
+
+void EventHttpServer::wake()
+{
+    for (auto& loop : m_impl->loops) {
+        loop->notify();
+    }
+}
+
+}  // namespace cw

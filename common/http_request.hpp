@@ -1,0 +1,42 @@
+// Parsing an HTTP/1.1 request head, and nothing more.
+//
+// The local server answers small GETs from memory; it needs the method, the
+// path, and a handful of headers. This parser is pure (bytes in, a value
+// out), strict where leniency would be a smuggling or injection risk (folded
+// lines, duplicate Content-Length or Authorization, control characters), and
+// bounded: a head larger than the caller's limit is an error, not a buffer.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace cw {
+
+struct HttpRequestHead {
+    std::string method;
+    std::string path;  // the target without its query string
+    int minor_version = 1;  // HTTP/1.<minor>
+    bool has_authorization = false;
+    std::string authorization;  // trimmed of surrounding whitespace
+    bool keep_alive = true;     // from the version and any Connection header
+    bool has_body = false;      // Content-Length > 0 or any Transfer-Encoding
+    std::size_t head_size = 0;  // bytes consumed, terminator included
+};
+
+// The head is not complete yet: read more.
+struct HttpNeedMore {};
+
+// The request cannot be served; answer `status` and close.
+struct HttpParseError {
+    int status;  // 400, 414, 431, 505
+    std::string reason;
+};
+
+using HttpParseResult = std::variant<HttpRequestHead, HttpNeedMore, HttpParseError>;
+
+// Parses the head at the start of `buffer`; `max_head` bounds its size.
+HttpParseResult parse_http_request_head(std::string_view buffer, std::size_t max_head);
+
+}  // namespace cw
