@@ -1,31 +1,12 @@
 #include <doctest/doctest.h>
 
 #include "common/time_format.hpp"
+#include "jwt_builder.hpp"
 #include "sidecar/inspect.hpp"
 
 namespace {
 
 const cw::SystemTime k_now = *cw::parse_rfc3339("2026-11-23T12:00:00Z");
-
-std::string base64url(const std::string& text)
-{
-    static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    std::string out;
-    unsigned buffer = 0;
-    int bits = 0;
-    for (const unsigned char c : text) {
-        buffer = (buffer << 8) | c;
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out.push_back(alphabet[(buffer >> bits) & 0x3F]);
-        }
-    }
-    if (bits > 0) {
-        out.push_back(alphabet[(buffer << (6 - bits)) & 0x3F]);
-    }
-    return out;
-}
 
 // A projected-token-shaped JWT issued `age` seconds before k_now, living `lifetime` seconds.
 std::string token(long age, long lifetime, const std::string& audience = "https://coreweave.com/iam",
@@ -35,7 +16,7 @@ std::string token(long age, long lifetime, const std::string& audience = "https:
     const std::string payload = R"({"iss":"https://oidc.cw.example/abc","sub":")" + subject + R"(","aud":[")" +
                                 audience + R"("],"iat":)" + std::to_string(iat) + R"(,"exp":)" +
                                 std::to_string(iat + lifetime) + "}";
-    return base64url(R"({"alg":"RS256"})") + "." + base64url(payload) + ".sig";
+    return cw::test::jwt_with(payload);
 }
 
 const cw::Check& find(const std::vector<cw::Check>& checks, const std::string& name)

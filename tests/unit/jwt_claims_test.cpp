@@ -2,35 +2,9 @@
 
 #include "common/jwt_claims.hpp"
 #include "common/time_format.hpp"
+#include "jwt_builder.hpp"
 
-namespace {
-
-std::string base64url(const std::string& text)
-{
-    static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    std::string out;
-    unsigned buffer = 0;
-    int bits = 0;
-    for (const unsigned char c : text) {
-        buffer = (buffer << 8) | c;
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out.push_back(alphabet[(buffer >> bits) & 0x3F]);
-        }
-    }
-    if (bits > 0) {
-        out.push_back(alphabet[(buffer << (6 - bits)) & 0x3F]);
-    }
-    return out;
-}
-
-std::string jwt_with(const std::string& payload)
-{
-    return base64url(R"({"alg":"RS256","typ":"JWT"})") + "." + base64url(payload) + ".c2lnbmF0dXJl";
-}
-
-}  // namespace
+using cw::test::jwt_with;
 
 TEST_SUITE("common::jwt_claims")
 {
