@@ -1,88 +1,80 @@
 #!/usr/bin/env python3
-"""What cwcreds does, in a minute, on one machine.
+"""What cwcreds does, in a few seconds, on one machine.
 
-Starts the CoreWeave emulator (HTTPS, with a CA made on the spot), writes a
-kubelet-style projected token volume, runs the real `cwcreds serve`, fetches
-credentials with curl exactly as an SDK would, rotates the token, waits for a
-refresh, and stops everything it started. Secrets are masked in what it prints.
+Starts moto (a local S3 that checks signatures), a local HTTPS stand-in for
+CoreWeave's credentials endpoint that hands out real moto keys, a kubelet-style
+projected token volume, and the real `cwcreds serve`; then runs `aws s3 cp`
+with exactly a pod's environment, prints what happened, and stops everything
+it started. Secrets are masked in what it prints.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
+import datetime as dt
+import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 
-import cwtest  # noqa: E402
+import e2e  # noqa: E402
 
-LIFETIME = 40  # seconds: short, so a refresh happens during the demo
-
-
-def mask(value: str) -> str:
-    return value[:4] + "…" + value[-4:] if len(value) > 12 else "…"
+LIFETIME = 900  # CoreWeave's container-credentials keys live 15 minutes
+SUBJECT = "system:serviceaccount:default:demo-app"
 
 
-def fetch(sidecar: cwtest.Sidecar, token_file: str) -> dict:
-    """GET /v1/credentials with curl, sending the token file like an SDK."""
-    token = Path(token_file).read_text()
-    out = subprocess.run(
-        ["curl", "-sS", "--max-time", "2", "-H", f"Authorization: {token}", f"{sidecar.base_url}/v1/credentials"],
-        check=True, capture_output=True, text=True).stdout
-    return json.loads(out)
-
-
-def show(label: str, credentials: dict) -> None:
-    expires = credentials["Expiration"]
-    left = time.mktime(time.strptime(expires, "%Y-%m-%dT%H:%M:%SZ")) - time.mktime(time.gmtime())
-    print(f"  {label}: AccessKeyId={mask(credentials['AccessKeyId'])} SecretAccessKey=<{len(credentials['SecretAccessKey'])} chars> "
-          f"Token={credentials['Token']!r} Expiration={expires} ({left:.0f}s left)")
+def when(iso: str, seconds: float) -> str:
+    """`19:42:07 UTC (in 14m 59s)`."""
+    clock = dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).strftime("%H:%M:%S UTC")
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{clock} (in {minutes}m {secs:02d}s)" if minutes else f"{clock} (in {secs}s)"
 
 
 def main() -> int:
-    with tempfile.TemporaryDirectory(prefix="cwcreds-demo-") as work:
-        pki = cwtest.Pki(work)
-        issuer = cwtest.Issuer()
-        volume = cwtest.KubeletTokenDir(Path(work) / "tokens")
-        volume.write(issuer.mint(sub="system:serviceaccount:default:demo-app"))
-        with cwtest.Emulator(pki, issuer, lifetime=LIFETIME) as emulator:
-            print(f"1. CoreWeave emulator on {emulator.base_url} (keys live {LIFETIME}s here; 15 min at CoreWeave)")
-            print(f"   token volume {volume.dir} (kubelet layout: ..data -> timestamped dir)")
-            args = ["--token-file", str(volume.path), "--endpoint", emulator.url_container(),
-                    "--ca-file", pki.ca_file]
-            with cwtest.Sidecar(args) as sidecar:
-                started = time.monotonic()
-                sidecar.start(wait_ready=True)
-                print(f"2. cwcreds serve on {sidecar.base_url}, ready in {1000 * (time.monotonic() - started):.0f} ms")
-                print(f"   an app sets AWS_CONTAINER_CREDENTIALS_FULL_URI={sidecar.base_url}/v1/credentials")
-                print(f"               AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE={volume.path}")
-                first = fetch(sidecar, volume.path)
-                show("curl /v1/credentials", first)
+    for tool in ("moto_server", "aws"):
+        e2e.require_tool(tool)
+    with tempfile.TemporaryDirectory(prefix="cwcreds-demo-") as tmp, e2e.Moto() as moto:
+        work = Path(tmp)
+        world = e2e.World(moto, work / "pod", e2e.CONTAINER, LIFETIME, sub=SUBJECT)
+        try:
+            world.start()
+            print(f"1. moto (S3, signatures checked) on {moto.url}; CoreWeave emulator on "
+                  f"{world.emulator.base_url}, minting real moto keys that live {LIFETIME // 60} min")
+            print(f"   kubelet-style token volume: {world.tokens.path}")
+            token = world.tokens.path.read_text()
+            status = world.sidecar.get("/v1/status", token=token).json
+            tok, creds, refresh = status["token"], status["credentials"], status["next_refresh"]
+            print("2. cwcreds serve " + " ".join(world.upstream_args()))
+            print(f"   listens on {world.sidecar.base_url}; after its first exchange /v1/status says:")
+            print(f"   token         {tok['subject']}, expires {when(tok['expires_at'], tok['expires_in_seconds'])}")
+            print(f"   credentials   {creds['access_key_id']}, expire {when(creds['expiration'], creds['expires_in_seconds'])}")
+            print(f"   next refresh  {when(refresh['at'], refresh['in_seconds'])}: {refresh['reason']}")
 
-                print("3. kubelet rotates the token (new ..data directory, symlink swapped)")
-                mark = sidecar.mark()
-                volume.write(issuer.mint(sub="system:serviceaccount:default:demo-app"))
-                print("   sidecar log:", sidecar.wait_for_log(r"token rotated", start=mark).split(" ", 2)[-1])
-                show("curl with the new token", fetch(sidecar, volume.path))
-
-                print(f"4. waiting for the scheduled refresh (after ~25% of {LIFETIME}s)...")
-                mark = sidecar.mark()
-                line = sidecar.wait_for_log(r"exchange ok", start=mark, timeout=LIFETIME)
-                print("   sidecar log:", line.split(" ", 2)[-1])
-                second = fetch(sidecar, volume.path)
-                show("curl /v1/credentials", second)
-                print(f"   new key: {second['AccessKeyId'] != first['AccessKeyId']}; "
-                      f"exchanges so far: {len(emulator.successful_exchanges())}, "
-                      f"made with the rotated token: {emulator.exchanges[-1].jti != emulator.exchanges[0].jti}")
-
-                code = sidecar.stop()
-                print(f"5. stopped the sidecar (exit {code}) and the emulator")
-    print("\nIn production, drop --endpoint/--ca-file and give --org-id: cwcreds then exchanges at "
-          "https://api.coreweave.com/v1/cwobject/temporary-credentials/oidc/<ORG-ID>.")
+            home = work / "home"
+            home.mkdir()
+            env = e2e.pod_env(home, world.credentials_url, world.tokens.path, moto.url)
+            print("3. the app runs with a pod's environment, no AWS keys anywhere:")
+            for name in ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                         "AWS_ENDPOINT_URL"):
+                print(f"     {name}={env[name]}")
+            moto.client("s3").create_bucket(Bucket="demo-bucket")
+            upload = home / "hello.txt"
+            upload.write_text("hello from a pod without static keys\n")
+            result = e2e.run(["aws", "--debug", "s3", "cp", upload.name, "s3://demo-bucket/hello.txt"], env,
+                             timeout=60, cwd=home)
+            print(f"   $ aws s3 cp hello.txt s3://demo-bucket/hello.txt\n     {result.stdout.strip().splitlines()[-1]}")
+            back = e2e.run(["aws", "s3", "cp", "s3://demo-bucket/hello.txt", "-"], env, timeout=60).stdout
+            print(f"   $ aws s3 cp s3://demo-bucket/hello.txt -\n     {back.strip()}")
+            signed = sorted(e2e.mask(k) for k in e2e.access_keys_in(result.stderr))
+            print(f"   moto accepted the upload signed with {', '.join(signed)}, the key cwcreds served "
+                  f"({len(world.emulator.successful_exchanges())} exchange so far)")
+        finally:
+            code = world.stop()
+    print(f"4. stopped cwcreds (exit {code}), the emulator and moto")
+    print("\nIn production cwcreds talks to https://api.coreweave.com: drop --endpoint and --ca-file and give\n"
+          "  cwcreds serve --org-id <ORG-ID>                                   # 15-minute keys\n"
+          "  cwcreds serve --org-id <ORG-ID> --exchange oidc --duration 1h     # 1-hour keys")
     return 0
 
 

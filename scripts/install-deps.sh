@@ -7,6 +7,7 @@ packages=(
   build-essential cmake pkg-config ca-certificates curl openssl
   libcpp-httplib-dev libcurl4-openssl-dev libssl-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev doctest-dev
+  prometheus  # for promtool: the tests check /metrics with `promtool check metrics`
 )
 # Extra packages a caller asks for (e.g. the e2e suite's nodejs).
 packages+=("$@")
@@ -15,6 +16,13 @@ missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
+
+# The e2e suite drives the AWS SDK for JavaScript: it needs node and
+# npm. Checked by command, not by package name: a machine whose Node.js comes
+# from elsewhere (NodeSource bundles npm into its nodejs package) already has
+# both, and Debian's npm package would conflict with it.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 # The tests' Python needs cryptography and requests; a machine without
 # them gets Debian's python3 with both.
