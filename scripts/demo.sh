@@ -8,6 +8,6 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 echo "=== building cwcreds"
 # Same build type as scripts/test.sh, so the two share build/ without rebuilding.
-cmake -S . -B build -DCMAKE_BUILD_TYPE=CI >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=CI -DCWCREDS_WERROR=ON >/dev/null
 cmake --build build -j "$(nproc)" --target cwcreds >/dev/null
 exec python3 scripts/demo.py
