@@ -144,9 +144,16 @@ SystemTime Refresher::step()
                {"serving", held ? "cached, expires_in=" + seconds_text(until(held->credentials.effective_expiry(), now))
                                 : std::string{"nothing"}}});
     // The token may have rotated under us (or been replaced by hand): a
-    // changed file calls token_changed(), which retries at once.
+    // changed file calls token_changed(), which retries at once. A rotation
+    // the watcher already saw while this exchange was in flight must win over
+    // the backoff just recorded, or it would wait for --retry-max.
     m_tokens.reload();
+    const auto current = m_tokens.current();
     const std::lock_guard lock{m_mutex};
+    if (current && *current != *token) {
+        m_next_attempt = m_clock.now();
+        m_next_reason = "token changed during the failed exchange: retrying at once";
+    }
     warn_if_running_low(now);
     return m_next_attempt;
 }

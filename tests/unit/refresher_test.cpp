@@ -229,6 +229,25 @@ TEST_SUITE("sidecar::Refresher")
         CHECK(rig.refresher.servable());
     }
 
+    TEST_CASE("a rotation during an exchange that is then rejected retries at once with the new token")
+    {
+        Rig rig;
+        rig.exchanger.fail_next(cw::ExchangeOutcome::rejected, 401);
+        rig.exchanger.hold(true);
+        cw::SystemTime retry_at;
+        std::thread attempt{[&] { retry_at = rig.refresher.step(); }};
+        rig.exchanger.wait_for_call();
+        std::ofstream{rig.token_file, std::ios::trunc} << "token-two";
+        rig.tokens.reload();  // the watcher sees the rotation mid-flight
+        rig.exchanger.hold(false);
+        attempt.join();
+        CHECK(retry_at == rig.clock.now());
+        rig.refresher.step();
+        CHECK(rig.exchanger.calls() == 2);
+        CHECK(rig.exchanger.last_token() == "token-two");
+        CHECK(rig.refresher.servable());
+    }
+
     TEST_CASE("a rotation while healthy does not cause an extra exchange")
     {
         Rig rig;
