@@ -155,10 +155,10 @@ struct EventHttpServer::Impl {
             add(m_event.get(), EPOLLIN);
         }
 
-        void listen_on(int listen_fd)
+        void listen_on(int socket_fd)
         {
-            m_listen_fd = listen_fd;
-            add(listen_fd, EPOLLIN | EPOLLEXCLUSIVE);
+            m_listen_fd = socket_fd;
+            add(socket_fd, EPOLLIN | EPOLLEXCLUSIVE);
         }
 
         void notify()

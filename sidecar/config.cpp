@@ -163,7 +163,7 @@ void apply_log_level(Config& config, std::string_view text)
 }
 
 // clang-format off
-const std::array k_settings{
+constexpr std::array k_settings{
     Setting{"--token-file", "CWCREDS_TOKEN_FILE", "/var/run/secrets/tokens/oidc-token", "PATH",
             "projected service-account token to exchange", k_upstream | k_inspect,
             [](Config& c, std::string_view v) { c.token_file = non_empty(v); }},
