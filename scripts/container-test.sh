@@ -1,0 +1,321 @@
+#!/usr/bin/env bash
+# Builds the cwcreds image with podman, offline, and runs it.
+#
+#   bash scripts/container-test.sh        # as root on Debian 12 (what CI runs)
+#
+# 1. Installs Debian's podman, buildah, runc, debootstrap, fuse-overlayfs,
+#    uidmap and containernetworking-plugins (skipped when present) and
+#    configures /etc/containers/containers.conf for this kind of host (runc:
+#    crun fails on its cgroups; ulimits the host allows; no systemd).
+# 2. No registry is reachable, so the base images are made here: debootstrap
+#    --variant=minbase bookworm from the mirror apt is configured with, imported
+#    as docker.io/library/debian:bookworm and, trimmed like the official slim
+#    image, as docker.io/library/debian:bookworm-slim. Skipped when both exist.
+# 3. podman build --pull=never --network host (the build stage compiles and
+#    runs the unit tests).
+# 4. Runs the image: `--version`; the image's metadata (user, exec-form
+#    entrypoint, OCI labels); then `serve` on the host network with the
+#    restricted settings the manifests use (read-only root, no capabilities,
+#    no-new-privileges) against the HTTPS emulator started here on 127.0.0.1,
+#    with the CA file and a kubelet-style token directory bind-mounted
+#    read-only; fetches /v1/credentials once with the token as Authorization
+#    (200 + JSON), /healthz and /readyz on both listeners (the probe listener,
+#    which the manifests' kubelet probes use, must 404 on credentials); checks
+#    the process runs as 65532:65532 with no capabilities; stops it with
+#    SIGTERM and expects exit 0.
+#
+# Everything it starts (emulator, containers) is stopped by PID or name on
+# exit. Every step is bounded by a timeout. Exit status 0 only if every check
+# passed. Environment: CWCREDS_IMAGE (default localhost/cwcreds:ci).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+image=${CWCREDS_IMAGE:-localhost/cwcreds:ci}
+base_full=docker.io/library/debian:bookworm
+base_slim=docker.io/library/debian:bookworm-slim
+default_path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin  # as in the official images
+started=$SECONDS
+checks=0
+failures=0
+work=""
+emulator_pid=""
+containers=()
+
+log() { echo "=== container-test [$((SECONDS - started))s] $*"; }
+ok() { checks=$((checks + 1)); echo "ok - $*"; }
+not_ok() { checks=$((checks + 1)); failures=$((failures + 1)); echo "not ok - $*"; }
+check() { # check DESCRIPTION COMMAND...
+  local what=$1
+  shift
+  if "$@"; then ok "$what"; else not_ok "$what"; fi
+}
+podman_() { podman --runtime runc "$@"; }
+
+cleanup() {
+  local name
+  for name in "${containers[@]}"; do
+    timeout 30 podman --runtime runc rm -f -t 2 "$name" >/dev/null 2>&1 || true
+  done
+  if [[ -n $emulator_pid ]] && kill -0 "$emulator_pid" 2>/dev/null; then
+    kill -TERM "$emulator_pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$emulator_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$emulator_pid" 2>/dev/null || true
+    wait "$emulator_pid" 2>/dev/null || true
+  fi
+  if [[ -n $work ]]; then
+    # debootstrap's mounts in the tree, if a failure left any: never cross them.
+    awk -v r="$work/" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r | while read -r m; do
+      umount -l "$m" || true
+    done
+    rm -rf --one-file-system "$work"
+  fi
+  return 0
+}
+trap cleanup EXIT
+# Scratch space (logs, the emulator's files, the debootstrap tree), removed on exit.
+work=$(mktemp -d /var/tmp/cwcreds-container-test.XXXXXX)
+
+# ---------------------------------------------------------------- 1. tools
+log "installing podman and friends (skipped when present)"
+timeout 900 bash scripts/install-deps.sh \
+  podman buildah runc debootstrap fuse-overlayfs uidmap containernetworking-plugins
+
+conf=/etc/containers/containers.conf
+marker="# written by cwcreds scripts/container-test.sh"
+if [[ ! -e $conf ]] || grep -qxF "$marker" "$conf"; then
+  mkdir -p /etc/containers
+  cat >"$conf" <<EOF
+$marker
+# crun fails on this host's cgroups; podman's default nofile ulimit is above
+# the host's hard limit; there is no systemd (cgroupfs, events to a file).
+[containers]
+default_ulimits = ["nofile=16384:16384", "nproc=16384:16384"]
+
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+EOF
+else
+  log "keeping the existing $conf (not ours); passing --runtime runc explicitly"
+fi
+
+# ---------------------------------------------------------- 2. base images
+# The first `deb` source for the suite bookworm (one-line or deb822 format);
+# the same for bookworm-security, so the images get security updates too.
+apt_mirror() { # apt_mirror SUITE
+  local suite=$1 files=()
+  [[ -f /etc/apt/sources.list ]] && files+=(/etc/apt/sources.list)
+  files+=(/etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources)
+  for file in "${files[@]}"; do
+    [[ -f $file ]] || continue
+    case $file in
+      *.list)
+        awk -v s="$suite" '$1 == "deb" { i = 2; if ($2 ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
+             if ($(i + 1) == s) { print $i; exit } }' "$file" ;;
+      *.sources)
+        awk -v s="$suite" 'function flush() { if (types ~ /(^| )deb( |$)/ && (" " suites " ") ~ (" " s " ") && uri != "" && !done) { print uri; done = 1 } types = suites = uri = "" }
+             /^[[:space:]]*$/ { flush(); next } /^#/ { next }
+             tolower($1) == "types:" { $1 = ""; types = $0 } tolower($1) == "suites:" { $1 = ""; suites = $0 }
+             tolower($1) == "uris:" { uri = $2 } END { flush() }' "$file" ;;
+    esac
+  done | awk 'NR == 1'  # reads all: no SIGPIPE under pipefail
+}
+
+if podman_ image exists "$base_full" && podman_ image exists "$base_slim"; then
+  log "base images present: $base_full, $base_slim"
+else
+  mirror=$(apt_mirror bookworm)
+  security=$(apt_mirror bookworm-security)
+  mirror=${mirror:-http://deb.debian.org/debian}
+  log "debootstrap --variant=minbase bookworm from $mirror"
+  rootfs=$work/rootfs
+  debootstrap_ok=yes
+  timeout 900 debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 \
+    || debootstrap_ok=no
+  # debootstrap mounts /proc, /sys (and may bind /dev) in the target; never
+  # leave them behind, and never let rm cross into them.
+  awk -v r="$rootfs" 'index($2, r "/") == 1 { print $2 }' /proc/mounts | sort -r | while read -r m; do
+    umount -l "$m" || true
+  done
+  if awk -v r="$rootfs" 'index($2, r "/") == 1 { found = 1 } END { exit !found }' /proc/mounts; then
+    echo "container-test: mounts left under $rootfs; not touching it" >&2
+    work=""  # keep cleanup away from it too
+    exit 1
+  fi
+  if [[ $debootstrap_ok != yes ]]; then
+    tail -20 "$work/debootstrap.log"
+    echo "container-test: debootstrap failed" >&2
+    exit 1
+  fi
+  # What the official images carry: deb822 sources (with security updates),
+  # apt that keeps no caches; the slim one also drops docs, man pages, locales.
+  rm -f "$rootfs/etc/apt/sources.list"
+  {
+    printf 'Types: deb\nURIs: %s\nSuites: bookworm bookworm-updates\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$mirror"
+    if [[ -n $security ]]; then
+      printf '\nTypes: deb\nURIs: %s\nSuites: bookworm-security\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$security"
+    fi
+  } >"$rootfs/etc/apt/sources.list.d/debian.sources"
+  cat >"$rootfs/etc/apt/apt.conf.d/docker-clean" <<'EOF'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+EOF
+  echo 'Acquire::Languages "none";' >"$rootfs/etc/apt/apt.conf.d/docker-no-languages"
+  rm -rf "${rootfs:?}"/var/lib/apt/lists/* "${rootfs:?}"/var/cache/apt/*.bin \
+    "${rootfs:?}"/var/cache/apt/archives/*.deb "${rootfs:?}"/var/log/*
+  # /dev, /proc, /sys, /run and /tmp go in empty, as in the official images.
+  excludes=('--exclude=./dev/*' '--exclude=./proc/*' '--exclude=./sys/*' '--exclude=./run/*' '--exclude=./tmp/*')
+  timeout 300 tar --numeric-owner "${excludes[@]}" -C "$rootfs" -cf "$work/bookworm.tar" .
+  timeout 300 podman --runtime runc import --quiet --change 'CMD ["bash"]' --change "ENV PATH=$default_path" "$work/bookworm.tar" "$base_full" >/dev/null
+
+  cat >"$rootfs/etc/dpkg/dpkg.cfg.d/docker" <<'EOF'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/lintian/*
+path-exclude /usr/share/linda/*
+path-exclude /usr/share/locale/*
+path-include /usr/share/locale/locale.alias
+EOF
+  find "$rootfs/usr/share/doc" -mindepth 1 ! -type d ! -name copyright -delete
+  find "$rootfs/usr/share/doc" -mindepth 1 -type d -empty -delete
+  rm -rf "${rootfs:?}"/usr/share/{man,groff,info,lintian,linda}/*
+  find "$rootfs/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
+  timeout 300 tar --numeric-owner "${excludes[@]}" -C "$rootfs" -cf "$work/bookworm-slim.tar" .
+  timeout 300 podman --runtime runc import --quiet --change 'CMD ["bash"]' --change "ENV PATH=$default_path" "$work/bookworm-slim.tar" "$base_slim" >/dev/null
+  rm -rf --one-file-system "$rootfs" "$work"/*.tar
+  log "imported $base_full and $base_slim"
+fi
+
+# ----------------------------------------------------------------- 3. build
+version=$(sed -n 's/^project(cwcreds VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
+revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+created=$(git log -1 --format=%cI 2>/dev/null || date -u +%Y-%m-%dT%H:%M:%SZ)
+log "podman build -t $image"
+build_started=$SECONDS
+# The Dockerfile sets these labels from build arguments; buildah 1.28 reuses a
+# cached LABEL step even when its argument changed, so --label sets them too.
+build_flags=()
+for pair in "version=$version" "revision=$revision" "created=$created"; do
+  build_flags+=(--build-arg "$(tr '[:lower:]' '[:upper:]' <<<"${pair%%=*}")=${pair#*=}"
+    --label "org.opencontainers.image.$pair")
+done
+if ! timeout 1500 podman --runtime runc build --pull=never --network host "${build_flags[@]}" \
+  -t "$image" -f Dockerfile . >"$work/build.log" 2>&1; then
+  tail -40 "$work/build.log"
+  echo "container-test: podman build failed" >&2
+  exit 1
+fi
+unit=$(grep -E "tests passed|tests failed" "$work/build.log" | tail -1 || true)
+echo "    unit tests in the build stage: ${unit:-unchanged sources, cached layer}"
+log "built in $((SECONDS - build_started))s"
+# Each rebuild leaves the previous build stage (~650 MB) dangling: drop those
+# from earlier runs, keep this run's (it is the cache of the next build).
+timeout 120 podman --runtime runc image prune -f --filter until=10m >/dev/null 2>&1 || true
+
+# ------------------------------------------------------------------- 4. run
+size_bytes=$(podman_ image inspect -f '{{.Size}}' "$image")
+size_mb=$(awk -v b="$size_bytes" 'BEGIN { printf "%.1f", b / 1000000 }')
+
+out=$(timeout 60 podman --runtime runc run --rm --network none "$image" --version 2>&1) || true
+check "cwcreds --version in the image prints 'cwcreds $version' (got: $out)" [ "$out" = "cwcreds $version" ]
+
+check "the system trust store (libcurl's default CA bundle) is in the image" \
+  timeout 60 podman --runtime runc run --rm --network none --entrypoint /usr/bin/test "$image" \
+  -s /etc/ssl/certs/ca-certificates.crt
+user=$(podman_ image inspect -f '{{.Config.User}}' "$image")
+check "image USER is 65532:65532 (got: $user)" [ "$user" = "65532:65532" ]
+entrypoint=$(podman_ image inspect -f '{{json .Config.Entrypoint}}' "$image")
+check "ENTRYPOINT is exec form, no shell (got: $entrypoint)" [ "$entrypoint" = '["/usr/local/bin/cwcreds"]' ]
+labels=$(podman_ image inspect -f '{{json .Config.Labels}}' "$image")
+check "OCI labels title/version/revision present" python3 -c '
+import json, sys
+labels = json.loads(sys.argv[1]) or {}
+want = {"org.opencontainers.image.title": "cwcreds", "org.opencontainers.image.version": sys.argv[2],
+        "org.opencontainers.image.revision": sys.argv[3]}
+sys.exit(0 if all(labels.get(k) == v for k, v in want.items()) else 1)' "$labels" "$version" "$revision"
+
+log "starting the emulator on 127.0.0.1"
+python3 tests/support/cw_emulator.py --dir "$work/emulator" >"$work/emulator.log" 2>&1 &
+emulator_pid=$!
+emulator_url=""
+for _ in $(seq 150); do
+  emulator_url=$(sed -n 's/^emulator *\(https:\/\/127\.0\.0\.1:[0-9]*\).*/\1/p' "$work/emulator.log")
+  [[ -n $emulator_url ]] && break
+  kill -0 "$emulator_pid" 2>/dev/null || break
+  sleep 0.2
+done
+if [[ -z $emulator_url ]]; then
+  cat "$work/emulator.log"
+  echo "container-test: the emulator did not start" >&2
+  exit 1
+fi
+
+name=cwcreds-ci-$$
+containers+=("$name")
+log "podman run $name: cwcreds serve against $emulator_url"
+timeout 60 podman --runtime runc run -d --name "$name" --network host \
+  --read-only --cap-drop ALL --security-opt no-new-privileges \
+  -v "$work/emulator/ca.pem:/etc/cwcreds/ca.pem:ro" \
+  -v "$work/emulator/tokens:/var/run/secrets/tokens:ro" \
+  "$image" serve --endpoint "$emulator_url/v1/cwobject/temporary-credentials/oidc/cw-test-org" \
+  --ca-file /etc/cwcreds/ca.pem --listen 127.0.0.1:0 --probe-listen 127.0.0.1:0 >/dev/null
+
+port=""
+probe_port=""
+for _ in $(seq 100); do
+  logs=$(timeout 10 podman --runtime runc logs "$name" 2>&1 || true)
+  port=$(sed -n 's/.* listening address=127\.0\.0\.1:\([0-9]*\).*/\1/p' <<<"$logs" | head -1)
+  probe_port=$(sed -n 's/.*probes listening probe_address=127\.0\.0\.1:\([0-9]*\).*/\1/p' <<<"$logs" | head -1)
+  [[ -n $port && -n $probe_port ]] && break
+  [[ $(podman_ inspect -f '{{.State.Running}}' "$name" 2>/dev/null) == true ]] || break
+  sleep 0.1
+done
+if [[ -z $port ]]; then
+  timeout 10 podman --runtime runc logs "$name" 2>&1 | tail -20
+  not_ok "the sidecar in the container started listening"
+else
+  ok "the sidecar in the container listens on 127.0.0.1:$port"
+  token=$(cat "$work/emulator/tokens/oidc-token")
+  status=$(curl -sS -m 5 -o "$work/credentials.json" -w '%{http_code}' \
+    -H "Authorization: $token" "http://127.0.0.1:$port/v1/credentials" || true)
+  check "GET /v1/credentials with the token answers 200 (got: $status)" [ "$status" = 200 ]
+  check "/v1/credentials is container-credentials JSON" python3 -c '
+import json, re, sys
+body = json.load(open(sys.argv[1]))
+ok = all(isinstance(body.get(k), str) for k in ("AccessKeyId", "SecretAccessKey", "Token", "Expiration"))
+sys.exit(0 if ok and body["AccessKeyId"] and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", body["Expiration"]) else 1)
+' "$work/credentials.json"
+  for path in healthz readyz; do
+    status=$(curl -sS -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/$path" || true)
+    check "GET /$path answers 200 (got: $status)" [ "$status" = 200 ]
+    status=$(curl -sS -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$probe_port/$path" || true)
+    check "GET /$path on the probe listener (what the kubelet probes) answers 200 (got: $status)" [ "$status" = 200 ]
+  done
+  status=$(curl -sS -m 5 -o /dev/null -w '%{http_code}' -H "Authorization: $token" \
+    "http://127.0.0.1:$probe_port/v1/credentials" || true)
+  check "the probe listener never serves credentials (got: $status)" [ "$status" = 404 ]
+  pid=$(podman_ inspect -f '{{.State.Pid}}' "$name")
+  ids=$(awk '/^(Uid|Gid):/ { printf "%s %s %s %s %s|", $1, $2, $3, $4, $5 } /^CapEff:/ { print $1, $2 }' "/proc/$pid/status")
+  check "the process runs as uid and gid 65532 with no capabilities (got: $ids)" \
+    [ "$ids" = "Uid: 65532 65532 65532 65532|Gid: 65532 65532 65532 65532|CapEff: 0000000000000000" ]
+fi
+
+timeout 60 podman --runtime runc stop -t 10 "$name" >/dev/null || true
+code=$(podman_ inspect -f '{{.State.ExitCode}}' "$name" 2>/dev/null || echo none)
+check "SIGTERM stops the container with exit code 0 (got: $code)" [ "$code" = 0 ]
+if ((failures)); then
+  echo "--- sidecar log"
+  timeout 10 podman --runtime runc logs "$name" 2>&1 | tail -30
+  echo "--- emulator log"
+  tail -20 "$work/emulator.log"
+fi
+
+echo "image: $image, $size_mb MB ($size_bytes bytes)"
+log "done: $((checks - failures)) of $checks checks ok"
+((failures == 0))

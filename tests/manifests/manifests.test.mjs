@@ -1,0 +1,353 @@
+// Offline checks of manifests/ (node --test; run through tests/manifests/run.sh):
+//
+// 1. `kubectl kustomize` renders every kustomization under manifests/.
+// 2. Every rendered object validates against the Kubernetes schema: the
+//    OpenAPI validators compiled into kubernetes-models (types, required
+//    fields, formats), plus a strict walk over @kubernetes/client-node's
+//    generated models that rejects any field Kubernetes does not know (what
+//    `kubectl apply --validate=strict` would refuse), so a typo such as
+//    `restartPolcy` cannot pass.
+// 3. What the manifests say agrees with the binary (`cwcreds serve --help`:
+//    flags, env names, defaults), with interface.md (the env the app gets,
+//    paths, audience, port, probe paths) and with the Dockerfile (user).
+// 4. The component works on a workload it has never seen (other container
+//    names, several containers, a StatefulSet, the opt-out label).
+//
+// Environment: CWCREDS_BIN (the binary; default build/cwcreds), KUBECTL
+// (default kubectl). Needs nothing from the network.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseAllDocuments } from "yaml";
+import * as k8s from "@kubernetes/client-node";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, "..", "..");
+const manifests = path.join(repo, "manifests");
+const bin = process.env.CWCREDS_BIN || path.join(repo, "build", "cwcreds");
+const kubectl = process.env.KUBECTL || "kubectl";
+const interfaceMd = [path.join(repo, "..", "shared", "spec", "interface.md"),
+  path.join(repo, "shared", "spec", "interface.md")].find((p) => existsSync(p));
+
+const SIDECAR = "cwcreds";
+const AUDIENCE = "https://coreweave.com/iam";
+const WORKLOAD_KINDS = new Set(["Deployment", "StatefulSet", "Job", "DaemonSet"]);
+
+// ---------------------------------------------------------------- helpers
+
+function run(cmd, args, opts = {}) {
+  return execFileSync(cmd, args, { encoding: "utf8", timeout: 60_000, stdio: ["ignore", "pipe", "pipe"], ...opts });
+}
+
+function render(dir) {
+  const out = run(kubectl, ["kustomize", dir]);
+  return parseAllDocuments(out).map((doc) => {
+    if (doc.errors.length) throw new Error(`${dir}: ${doc.errors[0].message}`);
+    return doc.toJS();
+  }).filter(Boolean);
+}
+
+// Every directory under manifests/ with a kustomization.yaml that is not a Component.
+function overlays() {
+  const found = [];
+  const walk = (dir) => {
+    for (const name of readdirSync(dir)) {
+      const full = path.join(dir, name);
+      if (statSync(full).isDirectory()) walk(full);
+      else if (name === "kustomization.yaml" && !/^kind:\s*Component\s*$/m.test(readFileSync(full, "utf8"))) {
+        found.push(path.relative(manifests, dir));
+      }
+    }
+  };
+  walk(manifests);
+  return found.sort();
+}
+
+// `cwcreds serve --help`: { "--flag": { env, default } }.
+function serveHelp() {
+  const text = run(bin, ["serve", "--help"]);
+  const flags = {};
+  let current = null;
+  for (const line of text.split("\n")) {
+    const flag = line.match(/^ {2}(--[a-z-]+)/);
+    if (flag) { current = flags[flag[1]] = { env: null, default: null }; continue; }
+    const env = line.match(/^ {6}env (CWCREDS_[A-Z_]+)(?:, default (.*))?$/);
+    if (env && current) { current.env = env[1]; current.default = env[2] ?? null; }
+  }
+  return flags;
+}
+
+function podSpec(obj) { return obj.spec.template.spec; }
+function envOf(container) { return Object.fromEntries((container.env || []).map((e) => [e.name, e.value])); }
+function mountOf(container, volume) { return (container.volumeMounts || []).find((m) => m.name === volume); }
+function workloads(objects) { return objects.filter((o) => WORKLOAD_KINDS.has(o.kind)); }
+function sidecarOf(spec) {
+  const init = (spec.initContainers || []).find((c) => c.name === SIDECAR);
+  if (init) return { container: init, native: true };
+  const plain = (spec.containers || []).find((c) => c.name === SIDECAR);
+  return plain ? { container: plain, native: false } : null;
+}
+function appContainers(spec) { return spec.containers.filter((c) => c.name !== SIDECAR); }
+function hostPort(text) { const i = text.lastIndexOf(":"); return [text.slice(0, i).replace(/^\[|\]$/g, ""), Number(text.slice(i + 1))]; }
+
+// --------------------------------------------------- schema validation
+
+// kubernetes-models: one compiled OpenAPI validator per kind.
+async function validateWithModels(obj) {
+  const [group, version] = obj.apiVersion.includes("/") ? obj.apiVersion.split("/") : ["", obj.apiVersion];
+  const mod = await import(`kubernetes-models/${group ? group + "/" : ""}${version}/${obj.kind}`);
+  new mod[obj.kind](obj).validate(); // throws with the JSON path on error
+}
+
+// Strict structural walk over client-node's generated models.
+function strictWalk(value, type, where, problems) {
+  if (value === null || value === undefined) return;
+  let m;
+  if ((m = type.match(/^Array<(.+)>$/))) {
+    if (!Array.isArray(value)) return problems.push(`${where}: expected a list`);
+    value.forEach((item, i) => strictWalk(item, m[1], `${where}[${i}]`, problems));
+  } else if ((m = type.match(/^\{ \[key: string\]: (.+); \}$/))) {
+    if (typeof value !== "object" || Array.isArray(value)) return problems.push(`${where}: expected a map`);
+    for (const [key, item] of Object.entries(value)) strictWalk(item, m[1], `${where}.${key}`, problems);
+  } else if (type === "string" || type === "Date") {
+    if (typeof value !== "string") problems.push(`${where}: expected a string, got ${JSON.stringify(value)}`);
+  } else if (type === "number") {
+    if (typeof value !== "number") problems.push(`${where}: expected a number, got ${JSON.stringify(value)}`);
+  } else if (type === "boolean") {
+    if (typeof value !== "boolean") problems.push(`${where}: expected a boolean, got ${JSON.stringify(value)}`);
+  } else if (type === "IntOrString") {
+    if (typeof value !== "string" && typeof value !== "number") problems.push(`${where}: expected int or string`);
+  } else if (typeof k8s[type]?.getAttributeTypeMap === "function") {
+    if (typeof value !== "object" || Array.isArray(value)) return problems.push(`${where}: expected an object (${type})`);
+    const attributes = new Map(k8s[type].getAttributeTypeMap().map((a) => [a.baseName, a.type]));
+    for (const [key, item] of Object.entries(value)) {
+      if (!attributes.has(key)) problems.push(`${where}.${key}: unknown field in ${type}`);
+      else strictWalk(item, attributes.get(key), `${where}.${key}`, problems);
+    }
+  } // other types (any, object, raw extensions) are free-form
+}
+
+function strictValidate(obj) {
+  const version = obj.apiVersion.split("/").pop();
+  const type = `${version[0].toUpperCase()}${version.slice(1)}${obj.kind}`;
+  assert.ok(typeof k8s[type]?.getAttributeTypeMap === "function", `no Kubernetes model for ${obj.apiVersion} ${obj.kind}`);
+  const problems = [];
+  strictWalk(obj, type, `${obj.kind}/${obj.metadata?.name}`, problems);
+  assert.deepEqual(problems, [], `strict schema check failed:\n  ${problems.join("\n  ")}`);
+}
+
+// ------------------------------------------------------------------ tests
+
+const help = serveHelp();
+const rendered = Object.fromEntries(overlays().map((dir) => [dir, render(path.join(manifests, dir))]));
+const version = readFileSync(path.join(repo, "CMakeLists.txt"), "utf8").match(/project\(cwcreds VERSION ([0-9.]+)/)[1];
+
+test("kubectl kustomize renders every kustomization under manifests/", () => {
+  assert.deepEqual(Object.keys(rendered), ["example", "job", "no-native-sidecar", "serviceaccount"]);
+  for (const [dir, objects] of Object.entries(rendered)) assert.ok(objects.length > 0, `${dir} rendered nothing`);
+});
+
+test("every rendered object validates against the Kubernetes schema (strict)", async () => {
+  for (const [dir, objects] of Object.entries(rendered)) {
+    for (const obj of objects) {
+      await assert.doesNotReject(validateWithModels(obj), `${dir}: ${obj.kind}/${obj.metadata.name}`);
+      strictValidate(obj);
+    }
+  }
+});
+
+test("the strict schema check catches a misspelt field", () => {
+  const deployment = structuredClone(rendered.example.find((o) => o.kind === "Deployment"));
+  podSpec(deployment).initContainers[0].restartPolcy = "Always";
+  assert.throws(() => strictValidate(deployment), /restartPolcy: unknown field in V1Container/);
+});
+
+test("the binary has every flag and env variable the manifests rely on", () => {
+  for (const flag of ["--token-file", "--org-id", "--listen", "--probe-listen"]) {
+    assert.ok(help[flag], `cwcreds serve --help has no ${flag}`);
+  }
+  assert.equal(help["--token-file"].default, "/var/run/secrets/tokens/oidc-token");
+  assert.equal(help["--listen"].default, "127.0.0.1:9911");
+  const knownEnv = new Set(Object.values(help).map((f) => f.env));
+  for (const objects of Object.values(rendered)) {
+    const configMaps = Object.fromEntries(objects.filter((o) => o.kind === "ConfigMap").map((o) => [o.metadata.name, o]));
+    for (const workload of workloads(objects)) {
+      const { container } = sidecarOf(podSpec(workload));
+      const names = (container.env || []).map((e) => e.name);
+      for (const source of container.envFrom || []) {
+        const cm = configMaps[source.configMapRef.name];
+        assert.ok(cm, `${workload.metadata.name}: envFrom ConfigMap ${source.configMapRef.name} is not rendered`);
+        names.push(...Object.keys(cm.data || {}));
+      }
+      for (const name of names) assert.ok(knownEnv.has(name), `${name} is not an env variable of cwcreds serve`);
+      assert.ok(names.includes("CWCREDS_ORG_ID"), "the sidecar gets no CWCREDS_ORG_ID");
+      assert.ok(!names.includes("CWCREDS_LISTEN") && !(container.args || []).some((a) => a.startsWith("--listen")),
+        "the credentials listener must stay on its loopback default");
+      assert.deepEqual(container.args, ["serve"]);
+      assert.equal(container.command, undefined, "the image's ENTRYPOINT runs the binary");
+    }
+  }
+});
+
+for (const dir of ["example", "job", "no-native-sidecar"]) {
+  test(`${dir}: sidecar, token volume, env, probes and security agree with the binary and interface.md`, () => {
+    const objects = rendered[dir];
+    const [workload, ...more] = workloads(objects);
+    assert.ok(workload && more.length === 0, "one workload expected");
+    const spec = podSpec(workload);
+    const sidecar = sidecarOf(spec);
+    assert.ok(sidecar, "no cwcreds sidecar");
+    const { container } = sidecar;
+    const sidecarEnv = envOf(container);
+
+    // Native sidecar where the cluster has them; a plain container otherwise.
+    if (dir === "no-native-sidecar") {
+      assert.equal(sidecar.native, false);
+      assert.equal(container.restartPolicy, undefined);
+      assert.equal(spec.initContainers, undefined);
+    } else {
+      assert.equal(sidecar.native, true);
+      assert.equal(container.restartPolicy, "Always");
+    }
+    if (workload.kind === "Job") assert.ok(["Never", "OnFailure"].includes(spec.restartPolicy));
+
+    // The token: projected with CoreWeave's audience, read-only in every container.
+    const tokenFile = sidecarEnv.CWCREDS_TOKEN_FILE ?? help["--token-file"].default;
+    assert.equal(tokenFile, help["--token-file"].default, "token file differs from the binary's default");
+    const tokenVolume = spec.volumes.find((v) => v.name === "cwcreds-token");
+    const source = tokenVolume.projected.sources[0].serviceAccountToken;
+    assert.deepEqual(source, { audience: AUDIENCE, expirationSeconds: 3600, path: path.posix.basename(tokenFile) });
+    for (const c of [container, ...appContainers(spec)]) {
+      const mount = mountOf(c, "cwcreds-token");
+      assert.ok(mount, `${c.name} does not mount the token`);
+      assert.equal(mount.mountPath, path.posix.dirname(tokenFile), `${c.name}: token mount path`);
+      assert.equal(mount.readOnly, true, `${c.name}: token mount must be read-only`);
+    }
+
+    // The app's environment: interface.md's two values, the region, the S3 config.
+    const [listenHost, listenPort] = hostPort(help["--listen"].default);
+    const configMaps = objects.filter((o) => o.kind === "ConfigMap");
+    for (const app of appContainers(spec)) {
+      const env = envOf(app);
+      assert.equal(env.AWS_CONTAINER_CREDENTIALS_FULL_URI, `http://${listenHost}:${listenPort}/v1/credentials`);
+      assert.equal(env.AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, tokenFile);
+      assert.equal(env.AWS_DEFAULT_REGION, "US-EAST-04A");
+      const configMount = mountOf(app, "cwcreds-aws");
+      assert.ok(configMount?.readOnly, `${app.name}: AWS config not mounted read-only`);
+      const volume = spec.volumes.find((v) => v.name === "cwcreds-aws");
+      assert.equal(env.AWS_CONFIG_FILE, path.posix.join(configMount.mountPath, volume.configMap.items[0].path));
+      const config = configMaps.find((cm) => cm.metadata.name === volume.configMap.name).data[volume.configMap.items[0].key];
+      assert.match(config, /^\s*addressing_style = virtual$/m);
+      assert.match(config, /^endpoint_url = http:\/\/cwlota\.com$/m);
+      assert.match(config, /^region = US-EAST-04A$/m);
+    }
+    assert.equal(listenHost, "127.0.0.1");
+    assert.equal(listenPort, 9911);
+
+    // Probes: kubelet reaches the pod IP, so they go to the probe listener.
+    const [probeHost, probePort] = hostPort(sidecarEnv.CWCREDS_PROBE_LISTEN);
+    assert.ok(["0.0.0.0", "::"].includes(probeHost), "the probe listener must listen on the pod IP");
+    assert.notEqual(probePort, listenPort);
+    const named = Object.fromEntries((container.ports || []).map((p) => [p.name, p.containerPort]));
+    const expected = { startupProbe: "/readyz", readinessProbe: "/readyz", livenessProbe: "/healthz" };
+    for (const [probe, probePath] of Object.entries(expected)) {
+      const get = container[probe]?.httpGet;
+      assert.ok(get, `${probe} is not an httpGet probe`);
+      assert.equal(get.path, probePath, `${probe} path`);
+      assert.equal(named[get.port] ?? get.port, probePort, `${probe} must hit the probe port`);
+      assert.equal(get.host, undefined, `${probe} must go to the pod IP`);
+    }
+
+    // Restricted pod security, readOnlyRootFilesystem, sized resources.
+    const podSecurity = spec.securityContext || {};
+    for (const c of [container, ...appContainers(spec)]) {
+      const sc = c.securityContext || {};
+      assert.equal(sc.runAsNonRoot ?? podSecurity.runAsNonRoot, true, `${c.name}: runAsNonRoot`);
+      assert.equal((sc.seccompProfile ?? podSecurity.seccompProfile)?.type, "RuntimeDefault", `${c.name}: seccomp`);
+      assert.equal(sc.allowPrivilegeEscalation, false, `${c.name}: allowPrivilegeEscalation`);
+      assert.deepEqual(sc.capabilities?.drop, ["ALL"], `${c.name}: capabilities`);
+      assert.equal(sc.readOnlyRootFilesystem, true, `${c.name}: readOnlyRootFilesystem`);
+    }
+    const user = readFileSync(path.join(repo, "Dockerfile"), "utf8").match(/^USER (\d+):(\d+)$/m);
+    assert.equal(container.securityContext.runAsUser, Number(user[1]));
+    assert.equal(container.securityContext.runAsGroup, Number(user[2]));
+    for (const kind of ["requests", "limits"]) {
+      for (const resource of ["cpu", "memory"]) assert.ok(container.resources?.[kind]?.[resource], `sidecar ${kind}.${resource}`);
+    }
+
+    // The image is this version; the service account is rendered alongside.
+    assert.ok(container.image.endsWith(`:${version}`), `image ${container.image} is not version ${version}`);
+    const account = objects.find((o) => o.kind === "ServiceAccount");
+    assert.equal(spec.serviceAccountName, account?.metadata.name);
+  });
+}
+
+test("interface.md: the env, token path, audience, port and probe paths the manifests use", (t) => {
+  if (!interfaceMd) return t.skip("shared/spec/interface.md is not beside the repository");
+  const spec = readFileSync(interfaceMd, "utf8");
+  assert.match(spec, /`AWS_CONTAINER_CREDENTIALS_FULL_URI`\s+becomes `http:\/\/127\.0\.0\.1:<port>\/v1\/credentials`/);
+  assert.match(spec, /`AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`/);
+  assert.match(spec, /\| `--token-file PATH` \| `CWCREDS_TOKEN_FILE` \| `\/var\/run\/secrets\/tokens\/oidc-token` \|/);
+  assert.match(spec, /\| `--listen HOST:PORT` \| `CWCREDS_LISTEN` \| `127\.0\.0\.1:9911` \|/);
+  assert.match(spec, /audience `https:\/\/coreweave\.com\/iam`/);
+  assert.match(spec, /\| `GET \/readyz` \| 200 only while it holds unexpired credentials/);
+  assert.match(spec, /\| `GET \/healthz` \| 200 while the process is alive/);
+  // ...and those are what the binary defaults to (checked against --help above).
+  assert.equal(help["--listen"].env, "CWCREDS_LISTEN");
+  assert.equal(help["--token-file"].env, "CWCREDS_TOKEN_FILE");
+});
+
+test("the component injects into any workload, whatever its containers are called", () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "cwcreds-component-"));
+  try {
+    const component = path.relative(dir, path.join(manifests, "components", "cwcreds"));
+    const template = (name, containers, labels = {}) => ({
+      metadata: { labels: { app: name } },
+      spec: { serviceAccountName: "mine", containers },
+    });
+    const objects = [
+      { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "web" },
+        spec: { selector: { matchLabels: { app: "web" } }, template: template("web", [
+          { name: "server", image: "nginx", env: [{ name: "A", value: "1" },
+            { name: "AWS_CONTAINER_CREDENTIALS_FULL_URI", value: "https://api.coreweave.com/v1/cwobject/temporary-credentials/oidc/x" }],
+            volumeMounts: [{ name: "data", mountPath: "/data" }] },
+          { name: "worker", image: "busybox" }]) } },
+      { apiVersion: "apps/v1", kind: "StatefulSet", metadata: { name: "db" },
+        spec: { serviceName: "db", selector: { matchLabels: { app: "db" } }, template: template("db", [{ name: "db", image: "x" }]) } },
+      { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "other", labels: { "cwcreds.coreweave.com/inject": "false" } },
+        spec: { selector: { matchLabels: { app: "other" } }, template: template("other", [{ name: "other", image: "x" }]) } },
+    ];
+    objects[0].spec.template.spec.volumes = [{ name: "data", emptyDir: {} }];
+    writeFileSync(path.join(dir, "workloads.yaml"), objects.map((o) => JSON.stringify(o)).join("\n---\n"));
+    writeFileSync(path.join(dir, "kustomization.yaml"), [
+      "resources: [workloads.yaml]",
+      `components: [${JSON.stringify(component)}]`,
+      "configMapGenerator: [{name: cwcreds, literals: [CWCREDS_ORG_ID=org]}]",
+    ].join("\n"));
+    const out = render(dir);
+    for (const obj of out) strictValidate(obj);
+    const byName = Object.fromEntries(workloads(out).map((o) => [o.metadata.name, podSpec(o)]));
+    for (const name of ["web", "db"]) {
+      const spec = byName[name];
+      assert.equal(sidecarOf(spec)?.native, true, `${name}: no native sidecar`);
+      for (const app of spec.containers) {
+        const env = envOf(app);
+        assert.equal(env.AWS_CONTAINER_CREDENTIALS_FULL_URI, "http://127.0.0.1:9911/v1/credentials", `${name}/${app.name}`);
+        assert.equal(env.AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, "/var/run/secrets/tokens/oidc-token");
+        assert.equal(mountOf(app, "cwcreds-token")?.readOnly, true, `${name}/${app.name}: token mount`);
+      }
+    }
+    const web = byName.web;
+    assert.equal(envOf(web.containers[0]).A, "1", "the app's own env is kept");
+    assert.ok(mountOf(web.containers[0], "data"), "the app's own mounts are kept");
+    assert.deepEqual(web.volumes.map((v) => v.name).sort(), ["cwcreds-aws", "cwcreds-token", "data"]);
+    assert.equal(sidecarOf(byName.other), null, "the opt-out label is ignored");
+    assert.equal(envOf(byName.other.containers[0]).AWS_CONTAINER_CREDENTIALS_FULL_URI, undefined);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# CTest entry for the `manifests` label (tests/CMakeLists.txt): installs the
+# pinned npm packages with `npm ci` (again only when package-lock.json
+# changed) and runs manifests.test.mjs with node's test runner. Needs node,
+# npm and kubectl with kustomize v5 (Components, replacements); nothing else
+# is fetched.
+set -euo pipefail
+[[ -n ${CWCREDS_BIN:-} ]] && CWCREDS_BIN=$(realpath "$CWCREDS_BIN") && export CWCREDS_BIN
+cd "$(dirname "$0")"
+
+for tool in node npm "${KUBECTL:-kubectl}"; do
+  if ! command -v "$tool" >/dev/null; then
+    echo "manifests: '$tool' is not installed (node and npm: scripts/install-deps.sh; kubectl: the machine image)" >&2
+    exit 1
+  fi
+done
+kustomize=$("${KUBECTL:-kubectl}" version --client 2>/dev/null | sed -n 's/^Kustomize Version: v\([0-9]*\).*/\1/p')
+if [[ -z $kustomize || $kustomize -lt 5 ]]; then
+  echo "manifests: kubectl embeds kustomize v${kustomize:-?}; Components and replacements need v5 (kubectl >= 1.27)" >&2
+  exit 1
+fi
+
+stamp=node_modules/.cwcreds-package-lock.sha256
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
+  timeout 600 npm ci --no-audit --no-fund --loglevel=error
+  echo "$want" >"$stamp"
+fi
+exec timeout 300 node --test manifests.test.mjs
