@@ -32,8 +32,10 @@ std::optional<SystemTime> numeric_date(const nlohmann::json& claims, const char*
     if (it == claims.end() || !it->is_number()) {
         return std::nullopt;
     }
+    // Up to 2200-01-01: system_clock's nanoseconds overflow after 2262.
+    constexpr double k_last_second = 7'258'118'400;
     const double seconds = it->get<double>();
-    if (seconds < 0 || seconds > 1e11) {
+    if (!(seconds >= 0 && seconds <= k_last_second)) {  // also refuses NaN
         return std::nullopt;
     }
     return SystemTime{std::chrono::seconds{static_cast<long long>(seconds)}};

@@ -23,9 +23,18 @@ std::optional<int> digits(std::string_view text, std::size_t pos, std::size_t wi
     return value;
 }
 
+// system_clock counts nanoseconds in 64 bits: it spans 1678 to 2262. Times
+// outside 1970..2200 are refused before any arithmetic could overflow; no
+// credential or token legitimately expires outside them.
+constexpr int k_first_year = 1970;
+constexpr int k_last_year = 2200;
+
 std::optional<SystemTime> from_civil(int year, int month, int day, int hour, int minute, int second)
 {
     using namespace std::chrono;
+    if (year < k_first_year || year > k_last_year) {
+        return std::nullopt;
+    }
     const year_month_day date{std::chrono::year{year}, std::chrono::month{static_cast<unsigned>(month)},
                               std::chrono::day{static_cast<unsigned>(day)}};
     if (!date.ok() || hour > 23 || minute > 59 || second > 60) {

@@ -64,7 +64,9 @@ double fraction_value(std::string_view text, double low, double high)
 {
     double value = 0;
     const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (error != std::errc{} || end != text.data() + text.size() || value < low || value > high) {
+    // Written so that NaN, which from_chars accepts and which fails every
+    // comparison, is refused too.
+    if (error != std::errc{} || end != text.data() + text.size() || !(value >= low && value <= high)) {
         throw BadValue{fmt::format("'{}' is not a number from {} to {}", text, low, high)};
     }
     return value;

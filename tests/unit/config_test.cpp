@@ -80,6 +80,8 @@ TEST_SUITE("sidecar::config")
         CHECK(error_of({"--org-id", "o", "--log-level", "loud"}).find("--log-level:") == 0);
         CHECK(error_of({"--org-id", "o", "--token-file"}).find("--token-file: needs a value") == 0);
         CHECK(error_of({"--org-id", "o", "stray"}).find("'stray': unexpected argument") == 0);
+        CHECK(error_of({"--org-id", "o", "--refresh-fraction", "nan"}).find("--refresh-fraction: 'nan' is not a number") == 0);
+        CHECK(error_of({"--org-id", "o", "--refresh-jitter", "inf"}).find("--refresh-jitter:") == 0);
     }
 
     TEST_CASE("a bad environment value names the variable and its flag")
