@@ -99,6 +99,7 @@ struct Connection {
     std::string out;
     std::size_t out_offset = 0;
     Steady::time_point last_request;  // accept, or the last complete request
+    bool asked_anything = false;      // a connection that never sent a request gets the head timeout
     bool read_closed = false;         // the peer sent EOF
     bool close_after_write = false;
     std::uint32_t interest = 0;  // the epoll events registered now
@@ -322,6 +323,7 @@ struct EventHttpServer::Impl {
                     connection.in.erase(0, request.head_size);
                 }
                 connection.last_request = Steady::now();
+                connection.asked_anything = true;
                 auto response = m_server.handler(request, false);
                 if (!response) {
                     park(connection, std::move(request));
@@ -452,7 +454,11 @@ struct EventHttpServer::Impl {
                 if (connection.parked) {
                     continue;
                 }
-                const auto limit = connection.in.empty() ? m_server.options.idle_timeout : m_server.options.head_timeout;
+                // Only a connection that has asked something earns the long
+                // keep-alive wait: silent ones would otherwise hold a slot of
+                // --max-connections for a minute each.
+                const bool idle_keep_alive = connection.in.empty() && connection.asked_anything;
+                const auto limit = idle_keep_alive ? m_server.options.idle_timeout : m_server.options.head_timeout;
                 if (now - connection.last_request > limit) {
                     expired.push_back(fd);
                 }

@@ -234,4 +234,18 @@ TEST_SUITE("common::EventHttpServer")
         CHECK(answer.find("Content-Length: 5\r\n") != std::string::npos);
         CHECK(answer.find("/body") == std::string::npos);
     }
+
+    TEST_CASE("a connection that never asks anything is closed after the head timeout, not the idle one")
+    {
+        cw::EventHttpServerOptions options;
+        options.head_timeout = 100ms;
+        options.idle_timeout = 60s;
+        Running running{echo_path(), options};
+        Client silent{running.port()};
+        CHECK(silent.closed_by_server());  // within the 5 s receive timeout, not 60 s
+
+        Client talking{running.port()};
+        talking.send("GET /kept HTTP/1.1\r\n\r\n");
+        CHECK(talking.receive(1).find("/kept") != std::string::npos);
+    }
 }
