@@ -8,6 +8,7 @@ packages=(
   libcpp-httplib-dev libcurl4-openssl-dev libssl-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev doctest-dev
   prometheus  # for promtool: the tests check /metrics with `promtool check metrics`
+  clang-14 libclang-rt-14-dev  # scripts/fuzz.sh: clang with libFuzzer and its sanitizers
 )
 # Extra packages a caller asks for (e.g. the e2e suite's nodejs).
 packages+=("$@")

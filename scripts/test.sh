@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Runs every test: the unit and integration suites in a normal build, then
-# the same suites under ASan+UBSan and under TSan, each in its own build
-# directory. Ends with one summary line over all three runs.
+# Runs every test: the unit, integration and end-to-end (tests/e2e: real AWS
+# clients against moto) suites in a normal build, then the unit and integration
+# suites under ASan+UBSan and under TSan, each in its own build directory.
+# The normal build also runs the manifest checks (label manifests); then the
+# container image is built and run once with podman (scripts/container-test.sh),
+# counted as one test. The libFuzzer targets (scripts/fuzz.sh) run for a
+# bounded time each, one test per target. Ends with one summary line over all of it.
 #
 #   bash scripts/test.sh            # everything (what CI runs)
 #   CWCREDS_SANITIZERS=no bash scripts/test.sh   # the normal build only
@@ -14,10 +18,10 @@ jobs=$(nproc)
 passed=0
 failed=0
 
-# run_suite NAME BUILD_DIR [cmake options...]
+# run_suite NAME BUILD_DIR CTEST_FILTER [cmake options...]
 run_suite() {
-  local name=$1 dir=$2
-  shift 2
+  local name=$1 dir=$2 filter=$3
+  shift 3
   echo "=== ${name}: build (${dir})"
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=CI -DCWCREDS_WERROR=ON "$@" >/dev/null
   cmake --build "$dir" -j "$jobs" 2>&1 | grep -E "error|warning" || true
@@ -25,7 +29,8 @@ run_suite() {
   echo "=== ${name}: test"
   local log="$dir/ctest.log"
   set +e
-  ctest --test-dir "$dir" --output-on-failure -j "$jobs" 2>&1 | tee "$log"
+  # shellcheck disable=SC2086 # the filter is zero or two words
+  ctest --test-dir "$dir" --output-on-failure -j "$jobs" $filter 2>&1 | tee "$log"
   set -e
   local total fails
   total=$(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\2/p' "$log" | tail -1)
@@ -40,10 +45,35 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 
-run_suite "normal" build
+run_suite "normal" build ""
+# The e2e suite (label e2e) drives third-party clients for minutes against the
+# normal build; the sanitizer builds run the unit and integration suites.
 if [[ "${CWCREDS_SANITIZERS:-yes}" != "no" ]]; then
-  run_suite "asan+ubsan" build-asan -DCWCREDS_ASAN=ON
-  run_suite "tsan" build-tsan -DCWCREDS_TSAN=ON
+  run_suite "asan+ubsan" build-asan "-LE e2e|manifests" -DCWCREDS_ASAN=ON
+  run_suite "tsan" build-tsan "-LE e2e|manifests" -DCWCREDS_TSAN=ON
+fi
+
+# Fuzzing (tests/fuzz, clang in build-fuzz): each libFuzzer target for a
+# bounded time (CWCREDS_FUZZ_SECONDS, default 30) plus the findings' unit
+# tests, one test each. CWCREDS_FUZZING=no skips it.
+if [[ "${CWCREDS_FUZZING:-yes}" != "no" ]]; then
+  fuzz_log=$(mktemp)
+  set +e
+  bash scripts/fuzz.sh 2>&1 | tee "$fuzz_log"
+  set -e
+  fuzz_passed=$(sed -n 's/^fuzz total: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$fuzz_log" | tail -1)
+  fuzz_failed=$(sed -n 's/^fuzz total: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$fuzz_log" | tail -1)
+  rm -f "$fuzz_log"
+  passed=$((passed + ${fuzz_passed:-0}))
+  failed=$((failed + ${fuzz_failed:-1}))
+fi
+
+# The image: built offline with podman, run against the emulator; one test.
+echo "=== container: build and run the image (scripts/container-test.sh)"
+if bash scripts/container-test.sh; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1))
 fi
 
 echo
