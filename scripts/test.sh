@@ -5,7 +5,8 @@
 # The normal build also runs the manifest checks (label manifests); then the
 # container image is built and run once with podman (scripts/container-test.sh),
 # counted as one test. The libFuzzer targets (scripts/fuzz.sh) run for a
-# bounded time each, one test per target. Ends with one summary line over all of it.
+# bounded time each, one test per target; the benchmark runs once in smoke mode.
+# Ends with one summary line over all of it.
 #
 #   bash scripts/test.sh            # everything (what CI runs)
 #   CWCREDS_SANITIZERS=no bash scripts/test.sh   # the normal build only
@@ -66,6 +67,15 @@ if [[ "${CWCREDS_FUZZING:-yes}" != "no" ]]; then
   rm -f "$fuzz_log"
   passed=$((passed + ${fuzz_passed:-0}))
   failed=$((failed + ${fuzz_failed:-1}))
+fi
+
+# The benchmark in smoke mode (seconds): keeps bench/ working; no timing is
+# judged. One test.
+echo "=== bench: smoke run (bench/run.sh --smoke)"
+if bash bench/run.sh --smoke; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1))
 fi
 
 # The image: built offline with podman, run against the emulator; one test.
