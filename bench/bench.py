@@ -138,18 +138,6 @@ SMOKE = Plan(wrk_seconds=1, boto_calls=50, startups=3, d_lifetime=4, d_window=5)
 # Small helpers: processes, /proc, formatting
 # ---------------------------------------------------------------------------
 
-def stop_process(proc: subprocess.Popen, timeout: float = 5) -> Optional[int]:
-    """SIGTERM by PID, wait, SIGKILL if it lingers; returns the exit code."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=timeout)
-    return proc.returncode
-
-
 def proc_status(pid: int) -> dict:
     """VmRSS and VmHWM in MiB, and Threads, from /proc/PID/status."""
     fields: dict = {}
@@ -350,7 +338,7 @@ class Nginx:
 
     def __exit__(self, *exc) -> None:
         if self.proc is not None:
-            stop_process(self.proc)
+            cwtest.stop_process(self.proc)
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -391,7 +379,7 @@ class Moto:
 
     def __exit__(self, *exc) -> None:
         if self.proc is not None:
-            stop_process(self.proc)
+            cwtest.stop_process(self.proc)
 
 
 # ---------------------------------------------------------------------------
@@ -596,7 +584,7 @@ def part_c_static(world: World, plan: Plan, problems: list) -> dict:
                     pass
                 time.sleep(0.001)
         finally:
-            stop_process(proc)
+            cwtest.stop_process(proc)
         match = latency_re.search(log_path.read_text(errors="replace"))
         if ready is None:
             problems.append(f"c: start-to-ready run {i}: not ready within 10 s (exit {proc.returncode})")

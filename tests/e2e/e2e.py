@@ -90,18 +90,6 @@ def require_tool(name: str) -> str:
     return path
 
 
-def stop_process(proc: subprocess.Popen, timeout: float = 5) -> Optional[int]:
-    """SIGTERM by PID, wait, SIGKILL if it lingers; returns the exit code."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=timeout)
-    return proc.returncode
-
-
 # ---------------------------------------------------------------------------
 # moto
 # ---------------------------------------------------------------------------
@@ -191,7 +179,7 @@ class Moto:
 
     def stop(self) -> None:
         if self.proc is not None:
-            stop_process(self.proc)
+            cwtest.stop_process(self.proc)
             if self._reader is not None:
                 self._reader.join(timeout=5)
             self.proc.stdout.close()

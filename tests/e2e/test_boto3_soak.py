@@ -58,7 +58,7 @@ class Boto3SoakTest(unittest.TestCase):
             proc = subprocess.Popen(
                 [sys.executable, str(e2e.HERE / "boto3_app.py"), "soak", bucket, str(SOAK), str(PAUSE)],
                 env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            self.addCleanup(e2e.stop_process, proc)
+            self.addCleanup(cwtest.stop_process, proc)
             apps[mode] = (proc, started)
 
         summaries = {}
@@ -66,7 +66,7 @@ class Boto3SoakTest(unittest.TestCase):
             try:
                 out, err = proc.communicate(timeout=SOAK + 60)
             except subprocess.TimeoutExpired:
-                e2e.stop_process(proc)
+                cwtest.stop_process(proc)
                 self.fail(f"{mode}: the boto3 app did not finish within {SOAK + 60}s")
             ended = time.time()
             self.assertEqual(proc.returncode, 0, f"{mode}: boto3 app failed:\n{err[-3000:]}")

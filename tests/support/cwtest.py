@@ -123,6 +123,18 @@ def cwcreds_bin() -> Path:
     return Path(configured) if configured else repo_root() / "build" / "cwcreds"
 
 
+def stop_process(proc: subprocess.Popen, timeout: float = 5) -> Optional[int]:
+    """SIGTERM by PID, wait, SIGKILL if it lingers; returns the exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=timeout)
+    return proc.returncode
+
+
 def free_loopback_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago (racy by nature; prefer port 0)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
