@@ -149,7 +149,7 @@ struct CredentialServer::Impl {
             return std::nullopt;
         }
         TokenSource& tokens = context.client_tokens;
-        if (!tokens.current() && (tokens.reload(), !tokens.current())) {
+        if (!tokens.available() && (tokens.reload(), !tokens.available())) {
             // Nothing to compare with yet: the caller is not wrong, we are not ready.
             return error_response(503, "CredentialsUnavailable",
                                   "the pod's token file cannot be read yet: " + tokens.problem());

@@ -77,6 +77,12 @@ std::optional<std::string> TokenSource::current() const
     return m_current;
 }
 
+bool TokenSource::available() const
+{
+    const std::lock_guard lock{m_mutex};
+    return m_current.has_value();
+}
+
 bool TokenSource::accepts(std::string_view presented) const
 {
     const Sha256 digest = sha256(presented);

@@ -31,6 +31,9 @@ public:
 
     [[nodiscard]] std::optional<std::string> current() const;
 
+    // Whether a token has ever been read; cheaper than current() (no copy).
+    [[nodiscard]] bool available() const;
+
     // Whether `presented` equals the current or the previous token, in constant time.
     [[nodiscard]] bool accepts(std::string_view presented) const;
 

@@ -16,6 +16,7 @@ TEST_SUITE("sidecar::TokenSource")
 
         CHECK(tokens.reload() == cw::TokenChange::changed);
         CHECK(tokens.current() == "token-one");
+        CHECK(tokens.available());
         CHECK(tokens.reload() == cw::TokenChange::unchanged);
 
         volume.write("token-two");
@@ -38,6 +39,7 @@ TEST_SUITE("sidecar::TokenSource")
         cw::TokenSource tokens{dir.path() / "absent"};
         CHECK(tokens.reload() == cw::TokenChange::unavailable);
         CHECK_FALSE(tokens.current());
+        CHECK_FALSE(tokens.available());
         CHECK(tokens.problem() == "No such file or directory");
         CHECK_FALSE(tokens.accepts(""));
     }
