@@ -86,6 +86,21 @@ SystemTime Refresher::step()
         const Credentials& credentials = served->credentials;
         const SystemTime next = refresh_due(credentials, m_settings, m_random());
         const auto replaced = servable();
+        m_metrics.observe_exchange(ExchangeKind::ok, result.latency);
+        {
+            // Publish first, then log: whoever reads "exchange ok" (an
+            // operator, a test) finds the new credentials already served.
+            const std::lock_guard lock{m_mutex};
+            m_served = served;
+            m_next_attempt = next;
+            m_next_reason = "scheduled renewal after " +
+                            std::to_string(static_cast<int>(m_settings.refresh_fraction * 100)) +
+                            "% of the lifetime (minus jitter)";
+            m_failures = 0;
+            m_last = LastExchange{"ok", result.http_status, "", result.latency, now};
+            m_first_attempt_done = true;
+            m_changed.notify_all();
+        }
         log_event(spdlog::level::info, "exchange ok",
                   {{"expires_in", seconds_text(until(credentials.effective_expiry(), now))},
                    {"lifetime", seconds_text(credentials.lifetime())},
@@ -101,18 +116,7 @@ SystemTime Refresher::step()
                        {"detail", "this node's clock differs from the upstream's Date; SDKs compare Expiration "
                                   "with the node clock (fix NTP on the node)"}});
         }
-        m_metrics.observe_exchange(ExchangeKind::ok, result.latency);
-        const std::lock_guard lock{m_mutex};
-        m_served = std::move(served);
-        m_next_attempt = next;
-        m_next_reason = "scheduled renewal after " +
-                        std::to_string(static_cast<int>(m_settings.refresh_fraction * 100)) +
-                        "% of the lifetime (minus jitter)";
-        m_failures = 0;
-        m_last = LastExchange{"ok", result.http_status, "", result.latency, now};
-        m_first_attempt_done = true;
-        m_changed.notify_all();
-        return m_next_attempt;
+        return next;
     }
 
     SystemTime next_attempt;
