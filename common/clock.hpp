@@ -11,7 +11,6 @@
 namespace cw {
 
 using SystemTime = std::chrono::system_clock::time_point;
-using SteadyTime = std::chrono::steady_clock::time_point;
 using Millis = std::chrono::milliseconds;
 
 class Clock {

@@ -2,7 +2,6 @@
 
 #include <csignal>
 #include <pthread.h>
-#include <unistd.h>
 
 namespace cw {
 
@@ -34,11 +33,6 @@ int ShutdownSignal::wait()
     while (sigwait(&set, &signal_number) != 0) {
     }
     return signal_number;
-}
-
-void ShutdownSignal::request()
-{
-    ::kill(::getpid(), SIGTERM);
 }
 
 }  // namespace cw

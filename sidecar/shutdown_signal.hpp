@@ -15,8 +15,6 @@ public:
     // Waits for SIGTERM or SIGINT; returns its number.
     static int wait();
 
-    // Asks for shutdown from inside the process (a fatal error in a thread).
-    static void request();
 };
 
 }  // namespace cw
