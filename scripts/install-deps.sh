@@ -9,6 +9,7 @@ packages=(
   nlohmann-json3-dev libspdlog-dev libfmt-dev doctest-dev
   prometheus  # for promtool: the tests check /metrics with `promtool check metrics`
   clang-14 libclang-rt-14-dev  # scripts/fuzz.sh: clang with libFuzzer and its sanitizers
+  libfaketime  # tests/integration/test_clocks.py: steps the sidecar's wall clock, not its monotonic one
 )
 # Extra packages a caller asks for (e.g. the e2e suite's nodejs).
 packages+=("$@")

@@ -6,18 +6,18 @@
 
 namespace cw {
 
-std::string container_credentials_json(const Credentials& credentials)
+std::string container_credentials_json(const Credentials& credentials, SystemTime expiration)
 {
     const nlohmann::ordered_json body{
         {"AccessKeyId", credentials.access_key_id},
         {"SecretAccessKey", credentials.secret_access_key},
         {"Token", credentials.session_token},
-        {"Expiration", format_rfc3339(credentials.expiration)},
+        {"Expiration", format_rfc3339(expiration)},
     };
     return body.dump();
 }
 
-std::string credential_process_json(const Credentials& credentials)
+std::string credential_process_json(const Credentials& credentials, SystemTime expiration)
 {
     nlohmann::ordered_json body{
         {"Version", 1},
@@ -27,7 +27,7 @@ std::string credential_process_json(const Credentials& credentials)
     if (!credentials.session_token.empty()) {
         body["SessionToken"] = credentials.session_token;
     }
-    body["Expiration"] = format_rfc3339(credentials.expiration);
+    body["Expiration"] = format_rfc3339(expiration);
     return body.dump();
 }
 

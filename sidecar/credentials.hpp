@@ -1,7 +1,14 @@
 // S3 credentials as the sidecar holds them, and the JSON shapes it gives out.
+//
+// A key's life is measured, not read off the node's wall clock: its lifetime
+// is `Expiration − Date`, both on the upstream's clock, and its end on this
+// node is counted from the moment the request was sent, on the monotonic
+// clock. A node clock minutes off, or one that steps while the key is held,
+// changes neither. The `Expiration` handed to SDKs is that end restated in
+// the node's wall clock at the moment of answering, because SDKs compare it
+// with the wall clock of the same node.
 #pragma once
 
-#include <algorithm>
 #include <optional>
 #include <string>
 
@@ -9,23 +16,41 @@
 
 namespace cw {
 
+// `Date` has whole seconds: the upstream's clock read up to this much later.
+inline constexpr Millis k_date_resolution{1000};
+
 struct Credentials {
     std::string access_key_id;
     std::string secret_access_key;
-    std::string session_token;  // CoreWeave's is usually empty
-    SystemTime expiration;                   // the upstream's instant, as it said it
-    SystemTime obtained_at;                  // when the answer arrived, on our clock
+    std::string session_token;                  // CoreWeave's is usually empty
+    SystemTime expiration;                      // the upstream's instant, as it said it
+    SystemTime obtained_at;                     // when the answer arrived, on our wall clock (for people)
     std::optional<SystemTime> upstream_date{};  // the answer's `Date` header, on the upstream's clock
+    SteadyTime sent{};                          // when the request left, on our monotonic clock
 
-    // The lifetime measured on the upstream's own clock when it said what
-    // time it was, so a skewed node clock does not distort it.
+    // The lifetime on the upstream's own clock. Without a `Date` header,
+    // ours at arrival stands in for it.
     [[nodiscard]] Millis lifetime() const
     {
         return std::chrono::duration_cast<Millis>(expiration - upstream_date.value_or(obtained_at));
     }
 
-    // How far our clock runs ahead of the upstream's (negative: behind).
-    // `Date` has whole seconds, so this is exact to about a second.
+    // The key's end on this node, on the monotonic clock. The upstream read
+    // its clock after the request left, and up to a second after its `Date`
+    // says, so counting from `sent` and taking that second off never ends a
+    // key later than it really ends.
+    [[nodiscard]] SteadyTime end() const { return sent + lifetime() - (upstream_date ? k_date_resolution : Millis{0}); }
+
+    // The end stated on our wall clock as it read at arrival: what one-shot
+    // commands print, where the clock has no time to step in between.
+    [[nodiscard]] SystemTime expiration_at_arrival() const
+    {
+        return obtained_at + lifetime() - (upstream_date ? k_date_resolution : Millis{0});
+    }
+
+    // How far our clock ran ahead of the upstream's when the answer arrived
+    // (negative: behind). `Date` has whole seconds, so this is exact to
+    // about a second. Reported only: no deadline depends on it.
     [[nodiscard]] std::optional<Millis> clock_skew() const
     {
         if (!upstream_date) {
@@ -33,20 +58,16 @@ struct Credentials {
         }
         return std::chrono::duration_cast<Millis>(obtained_at - *upstream_date);
     }
-
-    // The expiry on our clock, taking the earlier of the two readings: a
-    // clock behind the upstream's must not let us serve a key it has
-    // already expired.
-    [[nodiscard]] SystemTime effective_expiry() const { return std::min(expiration, obtained_at + lifetime()); }
 };
 
 // `{"AccessKeyId","SecretAccessKey","Token","Expiration"}`: the AWS
-// container-credentials shape. `Token` is always present (botocore and the JS
-// SDK fail without it), `Expiration` is RFC 3339 UTC with `Z`.
-std::string container_credentials_json(const Credentials& credentials);
+// container-credentials shape, with `expiration` as the `Expiration` to state
+// (the key's end on the caller's clock). `Token` is always present (botocore
+// and the JS SDK fail without it), `Expiration` is RFC 3339 UTC with `Z`.
+std::string container_credentials_json(const Credentials& credentials, SystemTime expiration);
 
 // `{"Version":1,"AccessKeyId","SecretAccessKey","SessionToken"?,"Expiration"}`
 // for `credential_process` in ~/.aws/config.
-std::string credential_process_json(const Credentials& credentials);
+std::string credential_process_json(const Credentials& credentials, SystemTime expiration);
 
 }  // namespace cw

@@ -108,9 +108,12 @@ public:
 
     ExchangeResult exchange(const std::string& token) override
     {
-        const auto started = std::chrono::steady_clock::now();
+        const SteadyTime sent = m_clock.steady_now();
         ExchangeResult result = run(token);
-        result.latency = std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - started);
+        result.latency = std::chrono::duration_cast<Millis>(m_clock.steady_now() - sent);
+        if (result.credentials) {
+            result.credentials->sent = sent;
+        }
         return result;
     }
 
@@ -142,12 +145,14 @@ private:
             // The raw JWT, no "Bearer " prefix: what the CoreWeave endpoint expects.
             append_header("Authorization: " + token);
         } else {
-            request_body = nlohmann::json{
-                {"durationSeconds", std::chrono::duration_cast<std::chrono::seconds>(m_settings.duration).count()},
-                {"orgId", m_settings.org_id},
-                {"oidcToken", token},
-                {"attributes", {{"name", "cwcreds"}}},
-            }.dump();
+            request_body =
+                nlohmann::json{
+                    {"durationSeconds", std::chrono::duration_cast<std::chrono::seconds>(m_settings.duration).count()},
+                    {"orgId", m_settings.org_id},
+                    {"oidcToken", token},
+                    {"attributes", {{"name", "cwcreds"}}},
+                }
+                    .dump();
             append_header("Content-Type: application/json");
             curl_easy_setopt(easy.get(), CURLOPT_POSTFIELDS, request_body.c_str());
             curl_easy_setopt(easy.get(), CURLOPT_POSTFIELDSIZE, static_cast<long>(request_body.size()));
@@ -271,16 +276,16 @@ void global_curl_init()
 std::string_view outcome_name(ExchangeOutcome outcome)
 {
     switch (outcome) {
-    case ExchangeOutcome::ok:
-        return "ok";
-    case ExchangeOutcome::rejected:
-        return "rejected";
-    case ExchangeOutcome::retryable:
-        return "retryable";
-    case ExchangeOutcome::malformed:
-        return "malformed";
-    case ExchangeOutcome::cancelled:
-        return "cancelled";
+        case ExchangeOutcome::ok:
+            return "ok";
+        case ExchangeOutcome::rejected:
+            return "rejected";
+        case ExchangeOutcome::retryable:
+            return "retryable";
+        case ExchangeOutcome::malformed:
+            return "malformed";
+        case ExchangeOutcome::cancelled:
+            return "cancelled";
     }
     return "unknown";
 }

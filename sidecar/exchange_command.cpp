@@ -33,9 +33,10 @@ int run_exchange(const Config& config)
     }
     log_event(spdlog::level::debug, "exchange ok", {{"latency_ms", result.latency.count()}});
     if (config.command == Command::credential_process) {
-        std::cout << credential_process_json(*result.credentials) << "\n";
+        std::cout << credential_process_json(*result.credentials, result.credentials->expiration_at_arrival()) << "\n";
     } else {
-        std::cout << container_credentials_json(*result.credentials) << "\n";
+        std::cout << container_credentials_json(*result.credentials, result.credentials->expiration_at_arrival())
+                  << "\n";
     }
     return 0;
 }

@@ -183,7 +183,8 @@ struct CredentialServer::Impl {
         inputs.metrics = &context.metrics;
         inputs.upstream = &context.upstream;
         inputs.started_at = context.started_at;
-        inputs.now = std::chrono::system_clock::now();
+        inputs.now = real_clock().now();
+        inputs.steady_now = real_clock().steady_now();
         return status_report(inputs);
     }
 
@@ -193,15 +194,16 @@ struct CredentialServer::Impl {
         Metrics::State state;
         state.version = CWCREDS_VERSION;
         state.exchange_mode = context.upstream.mode == ExchangeMode::oidc ? "oidc" : "container-credentials";
-        state.now = std::chrono::system_clock::now();
+        state.now = real_clock().now();
+        const SteadyTime steady_now = real_clock().steady_now();
         state.started_at = context.started_at;
         state.ready = context.refresher.servable() != nullptr;
         if (refresher.served) {
-            state.credentials_expiry = refresher.served->credentials.effective_expiry();
+            state.credentials_expiry = on_wall_clock(refresher.served->credentials.end(), state.now, steady_now);
             state.credentials_lifetime = refresher.served->credentials.lifetime();
             state.clock_skew = refresher.served->credentials.clock_skew();
         }
-        state.next_refresh = refresher.next_attempt;
+        state.next_refresh = on_wall_clock(refresher.next_attempt, state.now, steady_now);
         state.consecutive_failures = refresher.consecutive_failures;
         if (const auto token = context.exchange_tokens.current()) {
             const auto decoded = decode_jwt_claims(*token);

@@ -165,7 +165,7 @@ std::vector<Check> inspect_sidecar_status(const nlohmann::json& status, const st
         checks.push_back({"clock skew", credentials.value("clock_skew_warning", false) ? Verdict::warn : Verdict::ok,
                           "node clock " + std::to_string(static_cast<long>(skew)) +
                               " s from the upstream's" + (credentials.value("clock_skew_warning", false)
-                                                              ? ": SDKs misjudge Expiration; fix NTP on the node"
+                                                              ? ": S3 refuses signatures over 15 minutes off; fix NTP on the node"
                                                               : "")});
     }
     const auto& token = status.contains("token") ? status["token"] : nlohmann::json{};

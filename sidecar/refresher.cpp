@@ -27,27 +27,51 @@ std::string seconds_text(Millis duration)
     return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(duration).count()) + "s";
 }
 
-Millis until(SystemTime later, SystemTime now)
+Millis until(SteadyTime later, SteadyTime now)
 {
     return std::chrono::duration_cast<Millis>(later - now);
 }
+
+// A wall clock that moved this far against the monotonic one since a body
+// was rendered has stepped: the body's Expiration would be off by the step.
+// `Date` and RFC 3339 have whole seconds, so a smaller drift changes nothing.
+constexpr Millis k_wall_step{1000};
 
 }  // namespace
 
 Refresher::Refresher(Exchanger& exchanger, TokenSource& tokens, RefreshSettings settings, Metrics& metrics,
                      const Clock& clock, std::function<double()> unit_random)
-    : m_exchanger(exchanger), m_tokens(tokens), m_settings(settings), m_metrics(metrics), m_clock(clock),
+    : m_exchanger(exchanger),
+      m_tokens(tokens),
+      m_settings(settings),
+      m_metrics(metrics),
+      m_clock(clock),
       m_random(unit_random ? std::move(unit_random) : default_random()),
       m_heartbeat(std::chrono::steady_clock::now())
 {
 }
 
-SystemTime Refresher::step()
+std::shared_ptr<const Served> Refresher::render(Credentials credentials) const
 {
-    const SystemTime started = m_clock.now();
+    auto served = std::make_shared<Served>();
+    const SystemTime wall = m_clock.now();
+    const SteadyTime steady = m_clock.steady_now();
+    served->body = container_credentials_json(credentials, on_wall_clock(credentials.end(), wall, steady));
+    served->serve_until = serve_until(credentials, m_settings);
+    served->wall_offset = wall_offset(wall, steady);
+    served->credentials = std::move(credentials);
+    return served;
+}
+
+SteadyTime Refresher::step()
+{
+    const SteadyTime started = m_clock.steady_now();
     int attempt = 0;
     {
         const std::lock_guard lock{m_mutex};
+        // Renewals are scheduled before serving ends (refresh_due), so what
+        // is held never runs out while the upstream answers; after a failure
+        // the backoff decides, so an outage is not hammered.
         if (started < m_next_attempt) {
             warn_if_running_low(started);
             return m_next_attempt;
@@ -77,14 +101,11 @@ SystemTime Refresher::step()
         const std::lock_guard lock{m_mutex};
         return m_next_attempt;
     }
-    const SystemTime now = m_clock.now();
+    const SteadyTime now = m_clock.steady_now();
     if (result.outcome == ExchangeOutcome::ok && result.credentials) {
-        auto served = std::make_shared<Served>();
-        served->credentials = std::move(*result.credentials);
-        served->body = container_credentials_json(served->credentials);
-        served->serve_until = serve_until(served->credentials, m_settings);
+        const auto served = render(std::move(*result.credentials));
         const Credentials& credentials = served->credentials;
-        const SystemTime next = refresh_due(credentials, m_settings, m_random());
+        const SteadyTime next = refresh_due(credentials, m_settings, m_random());
         const auto replaced = servable();
         m_metrics.observe_exchange(ExchangeKind::ok, result.latency);
         {
@@ -97,35 +118,38 @@ SystemTime Refresher::step()
                             std::to_string(static_cast<int>(m_settings.refresh_fraction * 100)) +
                             "% of the lifetime (minus jitter)";
             m_failures = 0;
-            m_last = LastExchange{"ok", result.http_status, "", result.latency, now};
+            m_last = LastExchange{"ok", result.http_status, "", result.latency, m_clock.now()};
             m_first_attempt_done = true;
             m_changed.notify_all();
         }
-        log_event(spdlog::level::info, "exchange ok",
-                  {{"expires_in", seconds_text(until(credentials.effective_expiry(), now))},
-                   {"lifetime", seconds_text(credentials.lifetime())},
-                   {"next_refresh_in", seconds_text(until(next, now))},
-                   {"previous_left", replaced ? seconds_text(until(replaced->credentials.effective_expiry(), now))
-                                              : std::string{"none"}},
-                   {"attempt", attempt},
-                   {"latency_ms", result.latency.count()},
-                   {"key", mask_access_key_id(credentials.access_key_id)}});
+        log_event(
+            spdlog::level::info, "exchange ok",
+            {{"expires_in", seconds_text(until(credentials.end(), now))},
+             {"lifetime", seconds_text(credentials.lifetime())},
+             {"next_refresh_in", seconds_text(until(next, now))},
+             {"previous_left", replaced ? seconds_text(until(replaced->credentials.end(), now)) : std::string{"none"}},
+             {"attempt", attempt},
+             {"latency_ms", result.latency.count()},
+             {"key", mask_access_key_id(credentials.access_key_id)}});
         if (const auto skew = credentials.clock_skew(); skew && (*skew > k_skew_warning || *skew < -k_skew_warning)) {
             log_event(spdlog::level::warn, "clock skew",
                       {{"skew", seconds_text(*skew)},
-                       {"detail", "this node's clock differs from the upstream's Date; SDKs compare Expiration "
-                                  "with the node clock (fix NTP on the node)"}});
+                       {"detail",
+                        "this node's clock differs from the upstream's Date; keys are timed on the monotonic "
+                        "clock and Expiration is stated in this node's clock, but S3 refuses request "
+                        "signatures over 15 minutes off (fix NTP on the node)"}});
         }
         return next;
     }
 
-    SystemTime next_attempt;
+    SteadyTime next_attempt;
     {
         const std::lock_guard lock{m_mutex};
         const ExchangeKind kind = result.outcome == ExchangeOutcome::rejected    ? ExchangeKind::rejected
                                   : result.outcome == ExchangeOutcome::malformed ? ExchangeKind::malformed
                                                                                  : ExchangeKind::retryable;
-        record_failure(kind, result.http_status, result.detail, result.latency, result.outcome, result.retry_after, now);
+        record_failure(kind, result.http_status, result.detail, result.latency, result.outcome, result.retry_after,
+                       now);
         if (result.outcome == ExchangeOutcome::rejected) {
             m_next_reason = "token rejected (HTTP " + std::to_string(result.http_status) +
                             "); retrying after --retry-max, or at once when the token file changes";
@@ -137,15 +161,14 @@ SystemTime Refresher::step()
         next_attempt = m_next_attempt;
     }
     const auto held = servable();
-    log_event(result.outcome == ExchangeOutcome::rejected ? spdlog::level::err : spdlog::level::warn,
-              "exchange failed",
+    log_event(result.outcome == ExchangeOutcome::rejected ? spdlog::level::err : spdlog::level::warn, "exchange failed",
               {{"kind", outcome_name(result.outcome)},
                {"status", result.http_status},
                {"detail", result.detail},
                {"attempt", attempt},
                {"latency_ms", result.latency.count()},
                {"retry_in", format_duration(until(next_attempt, now))},
-               {"serving", held ? "cached, expires_in=" + seconds_text(until(held->credentials.effective_expiry(), now))
+               {"serving", held ? "cached, expires_in=" + seconds_text(until(held->credentials.end(), now))
                                 : std::string{"nothing"}}});
     // The token may have rotated under us (or been replaced by hand): a
     // changed file calls token_changed(), which retries at once. A rotation
@@ -155,14 +178,14 @@ SystemTime Refresher::step()
     const auto current = m_tokens.current();
     const std::lock_guard lock{m_mutex};
     if (current && *current != *token) {
-        m_next_attempt = m_clock.now();
+        m_next_attempt = m_clock.steady_now();
         m_next_reason = "token changed during the failed exchange: retrying at once";
     }
     warn_if_running_low(now);
     return m_next_attempt;
 }
 
-void Refresher::warn_if_running_low(SystemTime now)
+void Refresher::warn_if_running_low(SteadyTime now)
 {
     // Called with m_mutex held. Healthy renewal happens at 25% of the
     // lifetime; reaching 75% used means renewals have been failing for a while.
@@ -170,7 +193,7 @@ void Refresher::warn_if_running_low(SystemTime now)
         return;
     }
     const Credentials& credentials = m_served->credentials;
-    const Millis left = until(credentials.effective_expiry(), now);
+    const Millis left = until(credentials.end(), now);
     if (left * 4 >= credentials.lifetime()) {
         return;
     }
@@ -184,11 +207,11 @@ void Refresher::warn_if_running_low(SystemTime now)
 }
 
 void Refresher::record_failure(ExchangeKind kind, long http_status, const std::string& detail, Millis latency,
-                               ExchangeOutcome outcome, std::optional<Millis> retry_after, SystemTime now)
+                               ExchangeOutcome outcome, std::optional<Millis> retry_after, SteadyTime now)
 {
     ++m_failures;
     m_metrics.observe_exchange(kind, latency);
-    m_last = LastExchange{std::string{exchange_kind_name(kind)}, http_status, detail, latency, now};
+    m_last = LastExchange{std::string{exchange_kind_name(kind)}, http_status, detail, latency, m_clock.now()};
     m_next_attempt = now + backoff_delay(m_failures, outcome, retry_after, m_settings, m_random());
     m_first_attempt_done = true;
     m_changed.notify_all();
@@ -199,12 +222,12 @@ void Refresher::run()
     for (;;) {
         m_heartbeat = std::chrono::steady_clock::now();
         const bool attempted_before = first_attempt_done();
-        const SystemTime next = step();
+        const SteadyTime next = step();
         if (m_listener && !attempted_before && first_attempt_done()) {
             m_listener();  // callers parked for the first answer can be answered now
         }
         std::unique_lock lock{m_mutex};
-        const Millis wait = std::clamp(until(next, m_clock.now()), Millis{0}, k_max_sleep);
+        const Millis wait = std::clamp(until(next, m_clock.steady_now()), Millis{0}, k_max_sleep);
         m_changed.wait_for(lock, wait, [this] { return m_stopping || m_wake; });
         m_wake = false;
         if (m_stopping) {
@@ -234,27 +257,38 @@ void Refresher::token_changed()
     }
     m_token_seen = true;
     if (m_failures > 0 || !m_served) {
-        m_next_attempt = m_clock.now();
+        m_next_attempt = m_clock.steady_now();
         m_next_reason = "token file changed after a failure: retrying at once";
     }
     m_wake = true;
     m_changed.notify_all();
 }
 
-std::shared_ptr<const Served> Refresher::servable() const
+std::shared_ptr<const Served> Refresher::servable()
 {
     std::shared_ptr<const Served> served;
     {
         const std::lock_guard lock{m_mutex};
         served = m_served;
     }
-    if (served && m_clock.now() < served->serve_until) {
+    if (!served || m_clock.steady_now() >= served->serve_until) {
+        return nullptr;
+    }
+    const Millis drift = wall_offset(m_clock.now(), m_clock.steady_now()) - served->wall_offset;
+    if (drift < k_wall_step && drift > -k_wall_step) {
         return served;
     }
-    return nullptr;
+    // The wall clock stepped: restate the same end in the clock SDKs now
+    // read. Rare, so rendering on the request path is fine.
+    auto restated = render(served->credentials);
+    const std::lock_guard lock{m_mutex};
+    if (m_served == served) {
+        m_served = restated;
+    }
+    return restated;
 }
 
-std::shared_ptr<const Served> Refresher::wait_for_first(Millis limit) const
+std::shared_ptr<const Served> Refresher::wait_for_first(Millis limit)
 {
     {
         std::unique_lock lock{m_mutex};

@@ -21,11 +21,14 @@
 
 namespace cw {
 
-// An immutable snapshot handed to request threads.
+// An immutable snapshot handed to request threads. `body` states the key's
+// end in the wall clock as it stood (`wall_offset`) when it was rendered; a
+// wall-clock step since then gets a freshly rendered snapshot.
 struct Served {
     Credentials credentials;
     std::string body;  // container-credentials JSON
-    SystemTime serve_until;
+    SteadyTime serve_until;
+    Millis wall_offset{0};
 };
 
 struct LastExchange {
@@ -38,7 +41,7 @@ struct LastExchange {
 
 struct RefresherStatus {
     std::shared_ptr<const Served> served;  // may be past serve_until
-    SystemTime next_attempt;
+    SteadyTime next_attempt;
     std::string next_reason;  // why the next attempt is due then, for humans
     int consecutive_failures = 0;
     std::optional<LastExchange> last;
@@ -53,7 +56,7 @@ public:
               const Clock& clock = real_clock(), std::function<double()> unit_random = {});
 
     // Exchanges if an attempt is due at the clock's now; returns when the next one is due.
-    SystemTime step();
+    SteadyTime step();
 
     // The loop: step(), then sleep until due, a token change, or stop().
     void run();
@@ -62,12 +65,13 @@ public:
     // TokenSource listener: a new token retries at once after a failure.
     void token_changed();
 
-    // Credentials that may be handed out now, or nullptr.
-    [[nodiscard]] std::shared_ptr<const Served> servable() const;
+    // Credentials that may be handed out now, or nullptr. Their body states
+    // the end in the wall clock as it reads now.
+    [[nodiscard]] std::shared_ptr<const Served> servable();
 
     // Like servable(), but while the very first attempt is still running,
     // waits for it up to `limit` (real time).
-    [[nodiscard]] std::shared_ptr<const Served> wait_for_first(Millis limit) const;
+    [[nodiscard]] std::shared_ptr<const Served> wait_for_first(Millis limit);
 
     [[nodiscard]] RefresherStatus status() const;
 
@@ -81,8 +85,9 @@ public:
 
 private:
     void record_failure(ExchangeKind kind, long http_status, const std::string& detail, Millis latency,
-                        ExchangeOutcome outcome, std::optional<Millis> retry_after, SystemTime now);
-    void warn_if_running_low(SystemTime now);
+                        ExchangeOutcome outcome, std::optional<Millis> retry_after, SteadyTime now);
+    void warn_if_running_low(SteadyTime now);
+    [[nodiscard]] std::shared_ptr<const Served> render(Credentials credentials) const;
 
     Exchanger& m_exchanger;
     TokenSource& m_tokens;
@@ -95,7 +100,7 @@ private:
     mutable std::mutex m_mutex;
     mutable std::condition_variable m_changed;
     std::shared_ptr<const Served> m_served;
-    SystemTime m_next_attempt{};
+    SteadyTime m_next_attempt{};
     int m_failures = 0;
     bool m_first_attempt_done = false;
     bool m_wake = false;

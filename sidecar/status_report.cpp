@@ -8,9 +8,16 @@ namespace cw {
 
 namespace {
 
-double seconds_between(SystemTime later, SystemTime earlier)
+template <typename TimePoint>
+double seconds_between(TimePoint later, TimePoint earlier)
 {
     return static_cast<double>(std::chrono::round<std::chrono::seconds>(later - earlier).count());
+}
+
+// A monotonic deadline as people read it: on this node's wall clock now.
+std::string wall_text(SteadyTime instant, const StatusInputs& in)
+{
+    return format_rfc3339(on_wall_clock(instant, in.now, in.steady_now));
 }
 
 nlohmann::json token_section(const StatusInputs& in)
@@ -53,15 +60,16 @@ nlohmann::json credentials_section(const StatusInputs& in)
     }
     const Credentials& credentials = served->credentials;
     const auto lifetime = std::chrono::duration<double>(credentials.lifetime()).count();
-    const auto left = seconds_between(credentials.effective_expiry(), in.now);
+    const auto left = seconds_between(credentials.end(), in.steady_now);
     nlohmann::json section{
         {"access_key_id", mask_access_key_id(credentials.access_key_id)},
-        {"expiration", format_rfc3339(credentials.expiration)},
+        {"expiration", wall_text(credentials.end(), in)},
+        {"upstream_expiration", format_rfc3339(credentials.expiration)},
         {"expires_in_seconds", left},
         {"lifetime_seconds", std::round(lifetime)},
         {"life_left_percent", lifetime > 0 ? std::round(100.0 * left / lifetime) : 0.0},
         {"obtained_at", format_rfc3339(credentials.obtained_at)},
-        {"served_until", format_rfc3339(served->serve_until)},
+        {"served_until", wall_text(served->serve_until, in)},
         {"servable", in.servable},
     };
     if (const auto skew = credentials.clock_skew()) {
@@ -77,9 +85,8 @@ nlohmann::json last_exchange_section(const StatusInputs& in)
     if (!last) {
         return nullptr;
     }
-    nlohmann::json section{{"result", last->result},
-                           {"at", format_rfc3339(last->at)},
-                           {"latency_ms", last->latency.count()}};
+    nlohmann::json section{
+        {"result", last->result}, {"at", format_rfc3339(last->at)}, {"latency_ms", last->latency.count()}};
     if (last->http_status != 0) {
         section["http_status"] = last->http_status;
     }
@@ -114,16 +121,15 @@ nlohmann::json status_report(const StatusInputs& in)
         {"token", token_section(in)},
         {"credentials", credentials_section(in)},
         {"next_refresh",
-         {{"at", format_rfc3339(in.refresher.next_attempt)},
-          {"in_seconds", std::max(0.0, seconds_between(in.refresher.next_attempt, in.now))},
+         {{"at", wall_text(in.refresher.next_attempt, in)},
+          {"in_seconds", std::max(0.0, seconds_between(in.refresher.next_attempt, in.steady_now))},
           {"reason", in.refresher.next_reason}}},
         {"last_exchange", last_exchange_section(in)},
         {"counters", counters},
     };
     if (in.upstream != nullptr) {
-        report["upstream"] = {
-            {"exchange", in.upstream->mode == ExchangeMode::oidc ? "oidc" : "container-credentials"},
-            {"endpoint", in.upstream->endpoint}};
+        report["upstream"] = {{"exchange", in.upstream->mode == ExchangeMode::oidc ? "oidc" : "container-credentials"},
+                              {"endpoint", in.upstream->endpoint}};
     }
     return report;
 }

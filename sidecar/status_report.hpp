@@ -27,6 +27,7 @@ struct StatusInputs {
     const UpstreamSettings* upstream = nullptr;
     SystemTime started_at;
     SystemTime now;
+    SteadyTime steady_now;  // read together with `now`: deadlines are monotonic
 };
 
 nlohmann::json status_report(const StatusInputs& inputs);

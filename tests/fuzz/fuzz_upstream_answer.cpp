@@ -36,14 +36,15 @@ void check(cw::ExchangeMode mode, std::string_view body)
     FUZZ_CHECK(credentials.expiration > k_now);
     FUZZ_CHECK(credentials.obtained_at == k_now);
     FUZZ_CHECK(credentials.lifetime() > cw::Millis{0});
-    FUZZ_CHECK(credentials.effective_expiry() > k_now);
+    FUZZ_CHECK(credentials.expiration_at_arrival() > k_now);
     if (mode == cw::ExchangeMode::oidc) {
         FUZZ_CHECK(credentials.session_token.empty());
     }
 
     // What an SDK gets: valid JSON, all four fields, an Expiration that reads
-    // back as at most a second earlier than the upstream's (never later).
-    const auto served = nlohmann::json::parse(cw::container_credentials_json(credentials), nullptr, false);
+    // back as at most a second earlier than the one stated (never later).
+    const auto served =
+        nlohmann::json::parse(cw::container_credentials_json(credentials, credentials.expiration), nullptr, false);
     FUZZ_CHECK(served.is_object());
     FUZZ_CHECK(served.value("AccessKeyId", std::string{}) == credentials.access_key_id);
     FUZZ_CHECK(served.value("SecretAccessKey", std::string{}) == credentials.secret_access_key);

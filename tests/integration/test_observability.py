@@ -8,6 +8,7 @@ AccessDenied, and that none of it shows a secret.
 
 from __future__ import annotations
 
+import datetime
 import http.client
 import json
 import re
@@ -76,7 +77,15 @@ class Status(Rig):
         self.assertEqual(status["token"]["audience"], ["https://coreweave.com/iam"])
         self.assertEqual(status["credentials"]["access_key_id"],
                          issued.access_key_id[:4] + "…" + issued.access_key_id[-4:])
-        self.assertEqual(status["credentials"]["expiration"], issued.expiration)
+        # What the upstream said, and what SDKs are told: the same end on
+        # this node's clock, never later, up to Date's second and the
+        # whole-second format earlier.
+        self.assertEqual(status["credentials"]["upstream_expiration"], issued.expiration)
+        served_end = datetime.datetime.fromisoformat(status["credentials"]["expiration"].replace("Z", "+00:00"))
+        upstream_end = datetime.datetime.fromisoformat(issued.expiration.replace("Z", "+00:00"))
+        served_end, upstream_end = served_end.timestamp(), upstream_end.timestamp()
+        self.assertLessEqual(served_end, upstream_end)
+        self.assertGreater(served_end, upstream_end - 2.5)
         self.assertEqual(status["credentials"]["lifetime_seconds"], 900)
         self.assertIn("scheduled renewal", status["next_refresh"]["reason"])
         self.assertEqual(status["last_exchange"]["result"], "ok")

@@ -29,8 +29,9 @@ public:
         const auto now = std::chrono::system_clock::now();
         cw::ExchangeResult result;
         result.outcome = cw::ExchangeOutcome::ok;
-        result.credentials = cw::Credentials{"CWAKIAEXAMPLE1234567", "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY", "",
-                                             now + 15min, now};
+        result.credentials =
+            cw::Credentials{"CWAKIAEXAMPLE1234567", "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY", "", now + 15min, now,
+                            std::nullopt,           std::chrono::steady_clock::now()};
         return result;
     }
     void cancel() override {}
@@ -44,7 +45,8 @@ public:
 class ServerRig {
 public:
     explicit ServerRig(bool fail = false, bool step = true, cw::Routes routes = cw::Routes::all)
-        : m_token_file(m_dir.write("token", "caller-token")), m_tokens(m_token_file),
+        : m_token_file(m_dir.write("token", "caller-token")),
+          m_tokens(m_token_file),
           m_refresher(m_exchanger, m_tokens, {}, m_metrics),
           m_server(cw::ServerContext{m_refresher, m_tokens, m_tokens, m_metrics, m_upstream,
                                      std::chrono::system_clock::now(), [] { return true; }},
@@ -157,7 +159,8 @@ TEST_SUITE("sidecar::CredentialServer")
         auto response = rig.client().Get("/v1/credentials", k_auth);
         REQUIRE(response);
         CHECK(response->status == 503);
-        CHECK(nlohmann::json::parse(response->body)["Message"].get<std::string>().find("still running") != std::string::npos);
+        CHECK(nlohmann::json::parse(response->body)["Message"].get<std::string>().find("still running") !=
+              std::string::npos);
     }
 
     TEST_CASE("unknown paths are 404 and other methods 405, as JSON")

@@ -4,6 +4,8 @@
 #include <deque>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "fake_clock.hpp"
 #include "sidecar/refresher.hpp"
 #include "temp_dir.hpp"
@@ -34,12 +36,25 @@ public:
             m_script.pop_front();
             return result;
         }
-        const auto now = m_clock.now();
+        const auto upstream_now = m_clock.now() + m_upstream_ahead;
         cw::ExchangeResult result;
         result.outcome = cw::ExchangeOutcome::ok;
         result.http_status = 200;
-        result.credentials = cw::Credentials{"CWAKKEY" + std::to_string(m_calls), "secret", "", now + m_lifetime, now};
+        result.credentials = cw::Credentials{"CWAKKEY" + std::to_string(m_calls),
+                                             "secret",
+                                             "",
+                                             upstream_now + m_lifetime,
+                                             m_clock.now(),
+                                             upstream_now,
+                                             m_clock.steady_now()};
         return result;
+    }
+
+    // The upstream's clock reads this much more than the node's.
+    void set_upstream_ahead(cw::Millis ahead)
+    {
+        const std::lock_guard lock{m_mutex};
+        m_upstream_ahead = ahead;
     }
 
     void cancel() override
@@ -88,6 +103,7 @@ public:
 private:
     const cw::Clock& m_clock;
     const cw::Millis m_lifetime;
+    cw::Millis m_upstream_ahead{0};
     mutable std::mutex m_mutex;
     std::condition_variable m_cv;
     std::deque<cw::ExchangeResult> m_script;
@@ -100,7 +116,9 @@ private:
 // The pieces a refresher needs, with a fixed random draw (0.5).
 struct Rig {
     explicit Rig(cw::Millis lifetime = 15min, cw::RefreshSettings settings = {})
-        : exchanger(clock, lifetime), token_file(dir.write("token", "token-one")), tokens(token_file),
+        : exchanger(clock, lifetime),
+          token_file(dir.write("token", "token-one")),
+          tokens(token_file),
           refresher(exchanger, tokens, settings, metrics, clock, [] { return 0.5; })
     {
         tokens.set_listener([this] { refresher.token_changed(); });
@@ -116,11 +134,17 @@ struct Rig {
     cw::Refresher refresher;
 };
 
+// What an SDK sees: the served Expiration against the node's wall clock.
+cw::SystemTime served_expiration(const cw::Served& served)
+{
+    return *cw::parse_rfc3339(nlohmann::json::parse(served.body)["Expiration"].get<std::string>());
+}
+
+// The share of the lifetime left, as an SDK on this node computes it.
 double left_share(const cw::Served& served, cw::SystemTime now)
 {
-    const auto& credentials = served.credentials;
-    return static_cast<double>((credentials.expiration - now).count()) /
-           static_cast<double>(credentials.lifetime().count());
+    return static_cast<double>(std::chrono::duration_cast<cw::Millis>(served_expiration(served) - now).count()) /
+           static_cast<double>(served.credentials.lifetime().count());
 }
 
 }  // namespace
@@ -167,10 +191,10 @@ TEST_SUITE("sidecar::Refresher")
         Rig rig;
         const auto due = rig.refresher.step();
         CHECK(rig.exchanger.calls() == 1);
-        rig.clock.set(due - 1ms);
+        rig.clock.advance_to(due - 1ms);
         CHECK(rig.refresher.step() == due);
         CHECK(rig.exchanger.calls() == 1);
-        rig.clock.set(due);
+        rig.clock.advance_to(due);
         rig.refresher.step();
         CHECK(rig.exchanger.calls() == 2);
     }
@@ -186,13 +210,13 @@ TEST_SUITE("sidecar::Refresher")
         }
         std::vector<cw::Millis> gaps;
         auto next = rig.refresher.status().next_attempt;
-        while (rig.clock.now() < first->credentials.expiration + 1min) {
-            rig.clock.set(next);
+        while (rig.clock.steady_now() < first->credentials.end() + 1min) {
+            rig.clock.advance_to(next);
             const auto after = rig.refresher.step();
             gaps.push_back(std::chrono::duration_cast<cw::Millis>(after - next));
             next = after;
             const auto served = rig.refresher.servable();
-            if (rig.clock.now() < first->serve_until) {
+            if (rig.clock.steady_now() < first->serve_until) {
                 CHECK(served == first);
             } else {
                 CHECK_FALSE(served);  // never a key past expiry minus the margin
@@ -215,14 +239,14 @@ TEST_SUITE("sidecar::Refresher")
         Rig rig;
         rig.exchanger.fail_next(cw::ExchangeOutcome::rejected, 401);
         const auto retry_at = rig.refresher.step();
-        CHECK(retry_at - rig.clock.now() >= 15s);
+        CHECK(retry_at - rig.clock.steady_now() >= 15s);
         rig.clock.advance(1s);
         CHECK(rig.refresher.step() == retry_at);
         CHECK(rig.exchanger.calls() == 1);
 
         std::ofstream{rig.token_file, std::ios::trunc} << "token-two";
         rig.tokens.reload();  // what the watcher does on the directory event
-        CHECK(rig.refresher.status().next_attempt == rig.clock.now());
+        CHECK(rig.refresher.status().next_attempt == rig.clock.steady_now());
         rig.refresher.step();
         CHECK(rig.exchanger.calls() == 2);
         CHECK(rig.exchanger.last_token() == "token-two");
@@ -234,14 +258,14 @@ TEST_SUITE("sidecar::Refresher")
         Rig rig;
         rig.exchanger.fail_next(cw::ExchangeOutcome::rejected, 401);
         rig.exchanger.hold(true);
-        cw::SystemTime retry_at;
+        cw::SteadyTime retry_at;
         std::thread attempt{[&] { retry_at = rig.refresher.step(); }};
         rig.exchanger.wait_for_call();
         std::ofstream{rig.token_file, std::ios::trunc} << "token-two";
         rig.tokens.reload();  // the watcher sees the rotation mid-flight
         rig.exchanger.hold(false);
         attempt.join();
-        CHECK(retry_at == rig.clock.now());
+        CHECK(retry_at == rig.clock.steady_now());
         rig.refresher.step();
         CHECK(rig.exchanger.calls() == 2);
         CHECK(rig.exchanger.last_token() == "token-two");
@@ -255,7 +279,7 @@ TEST_SUITE("sidecar::Refresher")
         std::ofstream{rig.token_file, std::ios::trunc} << "token-two";
         rig.tokens.reload();
         CHECK(rig.refresher.status().next_attempt == due);
-        rig.clock.set(due);
+        rig.clock.advance_to(due);
         rig.refresher.step();
         CHECK(rig.exchanger.last_token() == "token-two");
     }
@@ -265,7 +289,7 @@ TEST_SUITE("sidecar::Refresher")
         Rig rig;
         rig.exchanger.fail_next(cw::ExchangeOutcome::retryable, 429, cw::Millis{20s});
         const auto retry_at = rig.refresher.step();
-        CHECK(retry_at - rig.clock.now() == 20s);
+        CHECK(retry_at - rig.clock.steady_now() == 20s);
     }
 
     TEST_CASE("with no token file, nothing is sent upstream and the reason is kept")
@@ -318,5 +342,70 @@ TEST_SUITE("sidecar::Refresher")
         loop.join();  // returns because cancel() released the exchange
         CHECK_FALSE(rig.refresher.servable());
         CHECK(rig.refresher.status().consecutive_failures == 0);
+    }
+    TEST_CASE("a node clock minutes or hours off the upstream's keeps serving fresh keys, each with over 70% left")
+    {
+        for (const cw::Millis upstream_ahead :
+             {cw::Millis{-3h}, cw::Millis{-10min}, cw::Millis{10min}, cw::Millis{3h}}) {
+            for (const cw::Millis lifetime : {cw::Millis{60s}, cw::Millis{120s}, cw::Millis{15min}}) {
+                CAPTURE(upstream_ahead.count());
+                CAPTURE(lifetime.count());
+                Rig rig{lifetime};
+                rig.exchanger.set_upstream_ahead(upstream_ahead);
+                const auto step = lifetime / 60;
+                for (int i = 0; i < 600; ++i) {  // ten lifetimes
+                    rig.refresher.step();
+                    const auto served = rig.refresher.servable();
+                    REQUIRE(served);
+                    // The SDK compares Expiration with this node's clock: it must see the real time left.
+                    CHECK(left_share(*served, rig.clock.now()) > 0.70);
+                    CHECK(left_share(*served, rig.clock.now()) <= 1.0);
+                    rig.clock.advance(step);
+                }
+                // One renewal per 0.2375 lifetimes: 10 / 0.2375 = 42, plus the first.
+                CHECK(rig.exchanger.calls() >= 40);
+                CHECK(rig.exchanger.calls() <= 45);
+            }
+        }
+    }
+
+    TEST_CASE("a wall clock stepped back 2 h neither delays renewal nor stretches the served Expiration")
+    {
+        Rig rig{60s};
+        const auto due = rig.refresher.step();
+        const auto first = rig.refresher.servable();
+        REQUIRE(first);
+        const auto real_end = first->credentials.end();
+        rig.clock.step_wall(-2h);
+        const auto restated = rig.refresher.servable();
+        REQUIRE(restated);
+        // The same key, its end stated in the clock the SDK now reads: a minute from now, not 2 h.
+        CHECK(restated->credentials.access_key_id == first->credentials.access_key_id);
+        CHECK(served_expiration(*restated) - rig.clock.now() <= 60s);
+        CHECK(served_expiration(*restated) - rig.clock.now() >= 58s);
+        // Renewal comes when scheduled; while it fails, the key is served up
+        // to its real end less the margin, and not a moment longer.
+        for (int i = 0; i < 100; ++i) {
+            rig.exchanger.fail_next(cw::ExchangeOutcome::retryable, 503);
+        }
+        CHECK(rig.refresher.status().next_attempt == due);
+        rig.clock.advance_to(due);
+        rig.refresher.step();
+        CHECK(rig.exchanger.calls() == 2);
+        rig.clock.advance_to(first->serve_until - 1ms);
+        CHECK(rig.refresher.servable());
+        rig.clock.advance_to(first->serve_until);
+        CHECK_FALSE(rig.refresher.servable());
+        CHECK(first->serve_until == real_end - 6s);  // the margin: a tenth of 60 s
+    }
+
+    TEST_CASE("a wall clock stepped forward keeps the key served, with Expiration restated")
+    {
+        Rig rig{15min};
+        rig.refresher.step();
+        rig.clock.step_wall(2h);
+        const auto served = rig.refresher.servable();
+        REQUIRE(served);
+        CHECK(left_share(*served, rig.clock.now()) > 0.99);
     }
 }
