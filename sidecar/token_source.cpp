@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/file_reader.hpp"
+#include "common/jwt_claims.hpp"
 
 namespace cw {
 
@@ -15,9 +16,15 @@ constexpr std::size_t k_max_token_bytes = 64 * 1024;
 // let the file inject headers, and botocore refuses such values anyway.
 bool has_control_characters(const std::string& token)
 {
-    return std::any_of(token.begin(), token.end(), [](char c) {
-        return static_cast<unsigned char>(c) < 0x20 || c == 0x7F;
-    });
+    return std::any_of(token.begin(), token.end(),
+                       [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7F; });
+}
+
+std::optional<SystemTime> expiry_of(const std::string& token)
+{
+    const auto decoded = decode_jwt_claims(token);
+    const auto* claims = std::get_if<JwtClaims>(&decoded);
+    return claims != nullptr ? claims->expires_at : std::nullopt;
 }
 
 }  // namespace
@@ -31,6 +38,7 @@ void TokenSource::set_listener(std::function<void()> listener)
 
 TokenChange TokenSource::reload()
 {
+    std::unique_lock serialised{m_reload_mutex};
     std::optional<std::string> token;
     std::string problem;
     auto content = read_small_file(m_file, k_max_token_bytes);
@@ -59,12 +67,15 @@ TokenChange TokenSource::reload()
         m_problem.clear();
         if (token != m_current) {
             m_previous_digest = m_current_digest;
+            m_previous_expiry = m_current_expiry;
             m_current_digest = sha256(*token);
+            m_current_expiry = expiry_of(*token);
             m_current = std::move(token);
             m_last_change = m_clock.now();
             change = TokenChange::changed;
         }
     }
+    serialised.unlock();
     if (change == TokenChange::changed && m_listener) {
         m_listener();
     }
@@ -86,11 +97,13 @@ bool TokenSource::available() const
 bool TokenSource::accepts(std::string_view presented) const
 {
     const Sha256 digest = sha256(presented);
+    const SystemTime now = m_clock.now();
     const std::lock_guard lock{m_mutex};
     // Both comparisons always run, so timing does not say which one matched.
     const bool current = m_current_digest && constant_time_equal(digest, *m_current_digest);
     const bool previous = m_previous_digest && constant_time_equal(digest, *m_previous_digest);
-    return current || previous;
+    const bool previous_unexpired = !m_previous_expiry || now < *m_previous_expiry;
+    return current || (previous && previous_unexpired);
 }
 
 std::string TokenSource::problem() const

@@ -3,7 +3,10 @@
 // kubelet rotates the token by swapping a `..data` symlink; this class only
 // reads (reload() compares contents, not timestamps) and remembers the
 // previous token so callers that read the file a moment earlier or later
-// than the sidecar are both accepted. TokenWatcher decides when to reload.
+// than the sidecar are both accepted, until that token's own `exp`.
+// TokenWatcher decides when to reload; the refresher and the server reload
+// too, so reloads are serialised: a slow read can never commit an older
+// token over a newer one.
 #pragma once
 
 #include <filesystem>
@@ -23,7 +26,7 @@ class TokenSource {
 public:
     explicit TokenSource(std::filesystem::path file, const Clock& clock = real_clock());
 
-    // Re-reads the file. On a change, the listener runs (outside the lock).
+    // Re-reads the file. On a change, the listener runs (outside the locks).
     TokenChange reload();
 
     // Called after every change; set before any thread calls reload().
@@ -34,7 +37,8 @@ public:
     // Whether a token has ever been read; cheaper than current() (no copy).
     [[nodiscard]] bool available() const;
 
-    // Whether `presented` equals the current or the previous token, in constant time.
+    // Whether `presented` equals the current token, or the previous one
+    // while its `exp` (if it is a JWT) has not passed, in constant time.
     [[nodiscard]] bool accepts(std::string_view presented) const;
 
     // Why the token is unavailable ("No such file or directory", "empty", ...).
@@ -49,10 +53,13 @@ private:
     const Clock& m_clock;
     std::function<void()> m_listener;
 
+    std::mutex m_reload_mutex;  // held from read to commit
     mutable std::mutex m_mutex;
     std::optional<std::string> m_current;
     std::optional<Sha256> m_current_digest;
+    std::optional<SystemTime> m_current_expiry;
     std::optional<Sha256> m_previous_digest;
+    std::optional<SystemTime> m_previous_expiry;
     std::string m_problem = "not read yet";
     std::optional<SystemTime> m_last_change;
 };

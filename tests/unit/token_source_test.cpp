@@ -1,7 +1,15 @@
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "fake_clock.hpp"
+#include "jwt_builder.hpp"
 #include "sidecar/token_source.hpp"
 #include "temp_dir.hpp"
+
+using namespace std::chrono_literals;
 
 TEST_SUITE("sidecar::TokenSource")
 {
@@ -65,5 +73,60 @@ TEST_SUITE("sidecar::TokenSource")
         CHECK(tokens.reload() == cw::TokenChange::unavailable);
         CHECK(tokens.current() == "kept-token");
         CHECK(tokens.accepts("kept-token"));
+    }
+
+    TEST_CASE("the previous token is accepted only until its own exp")
+    {
+        cw::test::TempDir dir;
+        cw::test::KubeletVolume volume{dir.path() / "tokens"};
+        cw::test::FakeClock clock;
+        const auto exp = std::chrono::duration_cast<std::chrono::seconds>((clock.now() + 10min).time_since_epoch());
+        const std::string old_token = cw::test::jwt_with(R"({"sub":"app","exp":)" + std::to_string(exp.count()) + "}");
+        const std::string new_token = cw::test::jwt_with(R"({"sub":"app","exp":9999999999})");
+        volume.write(old_token);
+        cw::TokenSource tokens{volume.token_path(), clock};
+        tokens.reload();
+        volume.write(new_token);
+        tokens.reload();
+        clock.advance(10min - 1s);
+        CHECK(tokens.accepts(old_token));
+        clock.advance(1s);
+        CHECK_FALSE(tokens.accepts(old_token));
+        CHECK(tokens.accepts(new_token));
+    }
+
+    TEST_CASE("concurrent reloads never go back to an older token")
+    {
+        cw::test::TempDir dir;
+        cw::test::KubeletVolume volume{dir.path() / "tokens"};
+        volume.write("token-0");
+        cw::TokenSource tokens{volume.token_path()};
+        tokens.reload();
+        std::atomic<bool> done{false};
+        std::atomic<int> went_back{0};
+        std::vector<std::thread> reloaders;
+        for (int i = 0; i < 4; ++i) {
+            reloaders.emplace_back([&] {
+                int newest = 0;
+                while (!done) {
+                    tokens.reload();
+                    const int seen = std::stoi(tokens.current()->substr(6));
+                    if (seen < newest) {
+                        ++went_back;
+                    }
+                    newest = std::max(newest, seen);
+                }
+            });
+        }
+        for (int n = 1; n <= 500; ++n) {
+            volume.write("token-" + std::to_string(n));
+        }
+        done = true;
+        for (auto& thread : reloaders) {
+            thread.join();
+        }
+        tokens.reload();
+        CHECK(went_back == 0);
+        CHECK(tokens.current() == "token-500");
     }
 }
