@@ -39,6 +39,12 @@ constexpr Millis k_wall_step{1000};
 
 }  // namespace
 
+Millis stall_allowance(Millis exchange_timeout)
+{
+    constexpr Millis k_base{30'000};
+    return k_base + exchange_timeout;
+}
+
 Refresher::Refresher(Exchanger& exchanger, TokenSource& tokens, RefreshSettings settings, Metrics& metrics,
                      const Clock& clock, std::function<double()> unit_random)
     : m_exchanger(exchanger),

@@ -47,8 +47,15 @@ struct RefresherStatus {
     std::optional<LastExchange> last;
 };
 
-// Skew beyond this is reported: it distorts what SDKs think of Expiration.
+// Skew beyond this is reported: S3 refuses signatures far enough off.
 inline constexpr Millis k_skew_warning{30'000};
+
+// How long the loop may go without a heartbeat before /healthz calls it
+// stuck: its heartbeat stops while an exchange runs, so the allowance is
+// one whole exchange (`exchange_timeout`) on top of a fixed 30 s for its
+// longest sleep and a loaded node. A slow upstream is then never mistaken
+// for a stuck sidecar, which kubelet would restart, losing its cached keys.
+Millis stall_allowance(Millis exchange_timeout);
 
 class Refresher {
 public:

@@ -15,10 +15,6 @@ namespace cw {
 
 namespace {
 
-// /healthz fails once a loop has not gone round for this long; each loop
-// wakes at least every 5 s, plus one exchange of at most --exchange-timeout.
-constexpr Millis k_stall_allowance{30'000};
-
 std::string_view mode_name(ExchangeMode mode)
 {
     return mode == ExchangeMode::oidc ? "oidc" : "container-credentials";
@@ -80,10 +76,12 @@ int run_serve(const Config& config)
     TokenWatcher watcher{watched, config.token_poll};
 
     // 5. Bind first, so a taken port fails before anything else starts.
+    // /healthz fails once a loop has not gone round for longer than an exchange may take.
+    const Millis allowance = stall_allowance(config.upstream.exchange_timeout);
     const ServerContext context{refresher, tokens, client_tokens, metrics, config.upstream, started_at, [&] {
                                     const auto now = std::chrono::steady_clock::now();
-                                    return now - refresher.heartbeat() < k_stall_allowance &&
-                                           now - watcher.heartbeat() < k_stall_allowance;
+                                    return now - refresher.heartbeat() < allowance &&
+                                           now - watcher.heartbeat() < allowance;
                                 }};
     CredentialServer server{context, config.server};
     const int port = server.bind();

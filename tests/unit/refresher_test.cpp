@@ -408,4 +408,10 @@ TEST_SUITE("sidecar::Refresher")
         REQUIRE(served);
         CHECK(left_share(*served, rig.clock.now()) > 0.99);
     }
+
+    TEST_CASE("/healthz allows a whole exchange, however long --exchange-timeout is, before calling the loop stuck")
+    {
+        CHECK(cw::stall_allowance(10s) == 40s);
+        CHECK(cw::stall_allowance(10min) > 10min + 5s);  // longer than the exchange plus the loop's longest sleep
+    }
 }
