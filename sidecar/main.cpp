@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "common/core_dumps.hpp"
 #include "common/logging.hpp"
 #include "sidecar/commands.hpp"
 #include "sidecar/config.hpp"
@@ -42,6 +43,9 @@ cw::EnvMap environment()
 
 int main(int argc, char** argv)
 {
+    // 0. Secrets will be in memory: no core dump, no ptrace by neighbours.
+    const bool dumps_disabled = cw::disable_core_dumps();
+
     // 1. The subcommand.
     const std::vector<std::string> args(argv + 1, argv + argc);
     if (args.empty()) {
@@ -83,6 +87,9 @@ int main(int argc, char** argv)
 
     // 3. Logging, then the command; fatal errors exit 1.
     cw::setup_logging(config.log_format, command == cw::Command::serve ? config.log_level : std::max(config.log_level, spdlog::level::warn));
+    if (!dumps_disabled) {
+        cw::log_event(spdlog::level::warn, "core dumps could not be disabled; a crash may write secrets to disk");
+    }
     try {
         switch (command) {
         case cw::Command::serve:
