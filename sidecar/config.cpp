@@ -325,6 +325,13 @@ void validate(Config& config)
         if (!config.sidecar_url.empty() && (!url || url->scheme != "http")) {
             throw ConfigError{"--sidecar: '" + config.sidecar_url + "' is not an http:// URL (example: http://127.0.0.1:9911)"};
         }
+        // The pod's token goes along as Authorization: only to this pod's own sidecar.
+        if (!config.sidecar_url.empty() && !is_loopback_host(url->host)) {
+            throw ConfigError{"--sidecar: " + url->host +
+                              " is not a loopback host; inspect sends the pod's token to it (run inspect inside "
+                              "the pod, e.g. kubectl exec POD -c cwcreds -- cwcreds inspect --sidecar "
+                              "http://127.0.0.1:9911)"};
+        }
         return;
     }
     auto& upstream = config.upstream;

@@ -97,6 +97,26 @@ TEST_SUITE("sidecar::config")
         CHECK(parse({"--org-id", "o", "--listen", "[::1]:9911"}).server.host == "::1");
     }
 
+    TEST_CASE("inspect sends the pod token only to a sidecar on loopback")
+    {
+        const auto inspect = [](std::string url) {
+            return parse({"--sidecar", std::move(url)}, {}, cw::Command::inspect).sidecar_url;
+        };
+        CHECK(inspect("http://127.0.0.1:9911") == "http://127.0.0.1:9911");
+        CHECK(inspect("http://localhost:9911") == "http://localhost:9911");
+        CHECK(inspect("http://[::1]:9911") == "http://[::1]:9911");
+        for (const std::string url : {"http://10.0.0.7:9911", "http://sidecar.example.com:9911",
+                                      "http://127.0.0.1:9911@evil.example.com", "http://127.0.0.1.evil.example.com/"}) {
+            CAPTURE(url);
+            try {
+                (void)inspect(url);
+                FAIL("accepted");
+            } catch (const cw::ConfigError& error) {
+                CHECK(std::string{error.what()}.find("not a loopback host") != std::string::npos);
+            }
+        }
+    }
+
     TEST_CASE("one-shot commands take upstream flags but not serving ones")
     {
         const auto config = parse({"--org-id", "o", "--ca-file", "/ca.pem"}, {}, cw::Command::credential_process);
