@@ -127,7 +127,13 @@ if podman_ image exists "$base_full" && podman_ image exists "$base_slim"; then
 else
   mirror=$(apt_mirror bookworm)
   security=$(apt_mirror bookworm-security)
-  mirror=${mirror:-http://deb.debian.org/debian}
+  # The mirror comes from this machine's apt configuration only: behind a
+  # company mirror, any built-in default would be the wrong one.
+  if [[ -z $mirror ]]; then
+    echo "container-test: no 'deb' source for bookworm in /etc/apt/sources.list or /etc/apt/sources.list.d;" \
+      "add the mirror this machine should use and run again" >&2
+    exit 1
+  fi
   log "debootstrap --variant=minbase bookworm from $mirror"
   rootfs=$work/rootfs
   debootstrap_ok=yes
