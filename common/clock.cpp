@@ -1,6 +1,15 @@
 #include "common/clock.hpp"
 
+#include <ctime>
+
 namespace cw {
+
+BootClock::time_point BootClock::now() noexcept
+{
+    timespec reading{};
+    clock_gettime(CLOCK_BOOTTIME, &reading);
+    return time_point{std::chrono::seconds{reading.tv_sec} + std::chrono::nanoseconds{reading.tv_nsec}};
+}
 
 SystemTime RealClock::now() const
 {
@@ -9,7 +18,7 @@ SystemTime RealClock::now() const
 
 SteadyTime RealClock::steady_now() const
 {
-    return std::chrono::steady_clock::now();
+    return BootClock::now();
 }
 
 Clock& real_clock()

@@ -41,13 +41,6 @@ struct Credentials {
     // key later than it really ends.
     [[nodiscard]] SteadyTime end() const { return sent + lifetime() - (upstream_date ? k_date_resolution : Millis{0}); }
 
-    // The end stated on our wall clock as it read at arrival: what one-shot
-    // commands print, where the clock has no time to step in between.
-    [[nodiscard]] SystemTime expiration_at_arrival() const
-    {
-        return obtained_at + lifetime() - (upstream_date ? k_date_resolution : Millis{0});
-    }
-
     // How far our clock ran ahead of the upstream's when the answer arrived
     // (negative: behind). `Date` has whole seconds, so this is exact to
     // about a second. Reported only: no deadline depends on it.

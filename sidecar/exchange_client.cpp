@@ -199,7 +199,8 @@ private:
         }
         if (result.http_status < 200 || result.http_status > 299) {
             result.outcome = classify_http_status(result.http_status);
-            result.retry_after = parse_retry_after(transfer.retry_after, now);
+            // An HTTP-date is the upstream's clock, like its Date: compare the two.
+            result.retry_after = parse_retry_after(transfer.retry_after, result.server_date.value_or(now));
             result.detail = "HTTP " + std::to_string(result.http_status) + ": " + sanitize_excerpt(transfer.body);
             return result;
         }

@@ -32,11 +32,13 @@ int run_exchange(const Config& config)
         return 1;
     }
     log_event(spdlog::level::debug, "exchange ok", {{"latency_ms", result.latency.count()}});
+    // The key's end as the sidecar states it: on this node's clock, never later than the real end.
+    const Clock& clock = real_clock();
+    const SystemTime expiration = on_wall_clock(result.credentials->end(), clock.now(), clock.steady_now());
     if (config.command == Command::credential_process) {
-        std::cout << credential_process_json(*result.credentials, result.credentials->expiration_at_arrival()) << "\n";
+        std::cout << credential_process_json(*result.credentials, expiration) << "\n";
     } else {
-        std::cout << container_credentials_json(*result.credentials, result.credentials->expiration_at_arrival())
-                  << "\n";
+        std::cout << container_credentials_json(*result.credentials, expiration) << "\n";
     }
     return 0;
 }

@@ -33,9 +33,10 @@ Millis until(SteadyTime later, SteadyTime now)
 }
 
 // A wall clock that moved this far against the monotonic one since a body
-// was rendered has stepped: the body's Expiration would be off by the step.
-// `Date` and RFC 3339 have whole seconds, so a smaller drift changes nothing.
-constexpr Millis k_wall_step{1000};
+// was rendered has stepped (or slewed): the body's Expiration would be off
+// by as much. NTP slews at most 0.5 ms/s, so this re-renders every few
+// minutes at most; a step re-renders on the next answer.
+constexpr Millis k_wall_step{100};
 
 }  // namespace
 
@@ -108,6 +109,15 @@ SteadyTime Refresher::step()
         return m_next_attempt;
     }
     const SteadyTime now = m_clock.steady_now();
+    if (result.outcome == ExchangeOutcome::ok && result.credentials &&
+        !cw::servable(*result.credentials, m_settings, now)) {
+        // Keys too short-lived to outlast the margin (`--duration 1s`): taken
+        // as a success, they would be re-requested at once, forever.
+        result.outcome = ExchangeOutcome::malformed;
+        result.detail = "a key of " + seconds_text(result.credentials->lifetime()) +
+                        " ends within the expiry margin: nothing to serve";
+        result.credentials.reset();
+    }
     if (result.outcome == ExchangeOutcome::ok && result.credentials) {
         const auto served = render(std::move(*result.credentials));
         const Credentials& credentials = served->credentials;
@@ -195,7 +205,7 @@ void Refresher::warn_if_running_low(SteadyTime now)
 {
     // Called with m_mutex held. Healthy renewal happens at 25% of the
     // lifetime; reaching 75% used means renewals have been failing for a while.
-    if (!m_served || m_warned_low == m_served.get()) {
+    if (!m_served || m_warned_low == m_served->credentials.access_key_id) {
         return;
     }
     const Credentials& credentials = m_served->credentials;
@@ -203,7 +213,7 @@ void Refresher::warn_if_running_low(SteadyTime now)
     if (left * 4 >= credentials.lifetime()) {
         return;
     }
-    m_warned_low = m_served.get();
+    m_warned_low = m_served->credentials.access_key_id;
     log_event(spdlog::level::warn, "credentials running low",
               {{"expires_in", seconds_text(left)},
                {"lifetime", seconds_text(credentials.lifetime())},

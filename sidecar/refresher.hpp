@@ -115,7 +115,7 @@ private:
     bool m_stopping = false;
     std::string m_next_reason = "first exchange";
     std::optional<LastExchange> m_last;
-    const Served* m_warned_low = nullptr;  // the credentials already warned about
+    std::string m_warned_low;  // the access key id already warned about (never logged)
     std::atomic<std::chrono::steady_clock::time_point> m_heartbeat;
 };
 

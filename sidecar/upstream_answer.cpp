@@ -71,6 +71,9 @@ std::variant<Credentials, AnswerError> parse_upstream_answer(ExchangeMode mode, 
     if (*expiration <= now) {
         return AnswerError{std::string{names.expiry} + " is already in the past"};
     }
+    if (*expiration - now > k_max_lifetime) {
+        return AnswerError{std::string{names.expiry} + " is more than 12 h away: is the upstream's Date wrong?"};
+    }
     credentials.expiration = *expiration;
     credentials.obtained_at = now;
     return credentials;

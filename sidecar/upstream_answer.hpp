@@ -18,7 +18,13 @@ struct AnswerError {
     std::string reason;  // "missing SecretAccessKey", "expiry is in the past", ...
 };
 
-// `now` becomes obtained_at; an expiry at or before it is an error.
+// CoreWeave issues keys of at most 12 h; a longer lifetime means the
+// answer's clock (its `Date`) is wrong, and would stretch a key far past
+// its real end.
+inline constexpr Millis k_max_lifetime{12 * 3600 * 1000 + 60 * 1000};
+
+// `now` becomes obtained_at; an expiry at or before it, or more than
+// k_max_lifetime after it, is an error.
 std::variant<Credentials, AnswerError> parse_upstream_answer(ExchangeMode mode, std::string_view body, SystemTime now);
 
 }  // namespace cw

@@ -38,9 +38,11 @@ class Exchange(itest.TestCase):
             self.fail("stdout is not JSON: %r" % proc.stdout)
 
     def assertSameExpiry(self, served, record):
+        # Never later than the upstream's instant; up to Date's second, the
+        # round trip and the whole-second format earlier (README "Clocks").
         upstream = to_epoch(rec(record, "expiration"))
         self.assertLessEqual(to_epoch(served), upstream + 1e-6)
-        self.assertGreater(to_epoch(served), upstream - 1.0)
+        self.assertGreater(to_epoch(served), upstream - 2.5)
 
     def test_exchange_prints_container_credentials(self):
         for mode in MODES:

@@ -75,10 +75,19 @@ private:
     bool m_released = false;
 };
 
-std::string container_answer(const std::string& expiration = "2099-01-01T00:00:00Z")
+// An hour from now by default: CoreWeave's keys live at most 12 h.
+std::string in_an_hour()
 {
-    return nlohmann::json{{"AccessKeyId", "CWAKIAEXAMPLE1234567"}, {"SecretAccessKey", "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY"},
-                          {"Token", ""}, {"Expiration", expiration}}.dump();
+    return cw::format_rfc3339(std::chrono::system_clock::now() + 1h);
+}
+
+std::string container_answer(const std::string& expiration = in_an_hour())
+{
+    return nlohmann::json{{"AccessKeyId", "CWAKIAEXAMPLE1234567"},
+                          {"SecretAccessKey", "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY"},
+                          {"Token", ""},
+                          {"Expiration", expiration}}
+        .dump();
 }
 
 }  // namespace
@@ -92,14 +101,15 @@ TEST_SUITE("sidecar::ExchangeClient")
         upstream.server().Get("/exchange", [&](const httplib::Request& req, httplib::Response& res) {
             authorization = req.get_header_value("Authorization");
             res.set_header("Date", "Sat, 14 Mar 2026 21:44:43 GMT");
-            res.set_content(container_answer(), "application/json");
+            res.set_content(container_answer("2026-03-14T21:59:43Z"), "application/json");
         });
         const auto result = cw::make_exchange_client(upstream.settings())->exchange(k_token);
         CHECK(authorization == k_token);
         REQUIRE(result.outcome == cw::ExchangeOutcome::ok);
         CHECK(result.http_status == 200);
         CHECK(result.credentials->access_key_id == "CWAKIAEXAMPLE1234567");
-        CHECK(result.credentials->expiration == cw::parse_rfc3339("2099-01-01T00:00:00Z"));
+        CHECK(result.credentials->expiration == cw::parse_rfc3339("2026-03-14T21:59:43Z"));
+        CHECK(result.credentials->lifetime() == 15min);  // on the upstream's clock, though ours reads months later
         CHECK(result.server_date == cw::parse_rfc3339("2026-03-14T21:44:43Z"));
     }
 
@@ -111,8 +121,9 @@ TEST_SUITE("sidecar::ExchangeClient")
         upstream.server().Post("/exchange", [&](const httplib::Request& req, httplib::Response& res) {
             body = nlohmann::json::parse(req.body);
             had_authorization = req.has_header("Authorization");
-            res.set_content(R"({"accessKeyId":"CWAKOIDC","secretKey":"s","principalName":"p","expiry":"2099-01-01T00:00:00Z"})",
-                            "application/json");
+            res.set_content(
+                R"({"accessKeyId":"CWAKOIDC","secretKey":"s","principalName":"p","expiry":")" + in_an_hour() + R"("})",
+                "application/json");
         });
         auto settings = upstream.settings(cw::ExchangeMode::oidc);
         settings.duration = 2h;
@@ -237,5 +248,31 @@ TEST_SUITE("sidecar::ExchangeClient")
         CHECK(cw::parse_retry_after("86400", now) == cw::Millis{5min});
         CHECK_FALSE(cw::parse_retry_after("soon", now));
         CHECK_FALSE(cw::parse_retry_after("", now));
+    }
+
+    TEST_CASE("a Retry-After date is read against the upstream's Date, not this node's clock")
+    {
+        LocalUpstream upstream;
+        upstream.server().Get("/exchange", [&](const httplib::Request&, httplib::Response& res) {
+            res.status = 429;
+            res.set_header("Date", "Sat, 14 Mar 2026 21:44:43 GMT");  // months behind this node
+            res.set_header("Retry-After", "Sat, 14 Mar 2026 21:45:13 GMT");
+            res.set_content("{}", "application/json");
+        });
+        const auto result = cw::make_exchange_client(upstream.settings())->exchange(k_token);
+        CHECK(result.retry_after == cw::Millis{30s});
+    }
+
+    TEST_CASE("an answer whose Date would make the key live longer than 12 h is malformed")
+    {
+        LocalUpstream upstream;
+        upstream.server().Get("/exchange", [&](const httplib::Request&, httplib::Response& res) {
+            res.set_header("Date", "Thu, 01 Jan 1970 00:00:00 GMT");  // an upstream clock never set
+            res.set_content(container_answer(), "application/json");
+        });
+        const auto result = cw::make_exchange_client(upstream.settings())->exchange(k_token);
+        CHECK(result.outcome == cw::ExchangeOutcome::malformed);
+        CHECK(result.detail == "Expiration is more than 12 h away: is the upstream's Date wrong?");
+        CHECK_FALSE(result.credentials);
     }
 }

@@ -31,7 +31,7 @@ public:
         result.outcome = cw::ExchangeOutcome::ok;
         result.credentials =
             cw::Credentials{"CWAKIAEXAMPLE1234567", "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY", "", now + 15min, now,
-                            std::nullopt,           std::chrono::steady_clock::now()};
+                            std::nullopt,           cw::BootClock::now()};
         return result;
     }
     void cancel() override {}

@@ -414,4 +414,20 @@ TEST_SUITE("sidecar::Refresher")
         CHECK(cw::stall_allowance(10s) == 40s);
         CHECK(cw::stall_allowance(10min) > 10min + 5s);  // longer than the exchange plus the loop's longest sleep
     }
+
+    TEST_CASE("keys too short to outlast the margin are a failure with backoff, not a loop of exchanges")
+    {
+        Rig rig{1s};  // `--duration 1s`: with Date's second taken off, nothing is left to serve
+        const auto start = rig.clock.steady_now();
+        for (int i = 0; i < 50; ++i) {
+            rig.clock.advance_to(std::max(rig.refresher.step(), rig.clock.steady_now()));
+        }
+        CHECK_FALSE(rig.refresher.servable());
+        const auto status = rig.refresher.status();
+        CHECK(status.last->result == "malformed");
+        CHECK(status.last->detail == "a key of 1s ends within the expiry margin: nothing to serve");
+        // Backing off up to the 30 s cap: 50 attempts span over ten minutes, not an instant.
+        CHECK(rig.exchanger.calls() == 50);
+        CHECK(rig.clock.steady_now() - start > 10min);
+    }
 }
