@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
@@ -215,6 +216,7 @@ struct EventHttpServer::Impl {
                         std::uint64_t count = 0;
                         (void)::read(m_event.get(), &count, sizeof count);
                         m_recheck_parked = true;
+                        adopt_handed_over();
                     } else {
                         on_ready(fd, flags);
                     }
@@ -237,7 +239,26 @@ struct EventHttpServer::Impl {
             }
             m_server.active.fetch_sub(m_connections.size());
             m_connections.clear();
+            const std::lock_guard lock{m_handover_mutex};
+            for (const int fd : m_handed_over) {
+                ::close(fd);
+                m_server.active.fetch_sub(1);
+            }
+            m_handed_over.clear();
         }
+
+        // Another loop accepted `fd` at the cap with nothing of its own to
+        // evict; this one has connections and may have an idle one.
+        void hand_over(int fd)
+        {
+            {
+                const std::lock_guard lock{m_handover_mutex};
+                m_handed_over.push_back(fd);
+            }
+            notify();
+        }
+
+        [[nodiscard]] std::size_t connection_count() const { return m_connection_count.load(); }
 
     private:
         void add(int fd, std::uint32_t events)
@@ -286,19 +307,65 @@ struct EventHttpServer::Impl {
                     log_event(spdlog::level::info, "accepting connections again");
                 }
                 if (m_server.active.fetch_add(1) >= m_server.options.max_connections && !evict_oldest_idle()) {
-                    m_server.active.fetch_sub(1);
-                    m_server.refusals.fetch_add(1);
-                    ::close(fd);  // every slot is busy: the client sees a reset and retries
+                    // Loops own their connections: the one holding the most
+                    // may have an idle one to give up.
+                    if (Loop* fuller = fullest_other_loop(); fuller != nullptr) {
+                        fuller->hand_over(fd);
+                    } else {
+                        refuse(fd);
+                    }
                     continue;
                 }
-                const int on = 1;
-                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-                auto& connection = m_connections[fd];
-                connection.fd = FileDescriptor{fd};
-                connection.last_request = Steady::now();
-                connection.interest = EPOLLIN | EPOLLRDHUP;
-                add(fd, connection.interest);
+                add_connection(fd);
             }
+        }
+
+        void adopt_handed_over()
+        {
+            std::vector<int> fds;
+            {
+                const std::lock_guard lock{m_handover_mutex};
+                fds.swap(m_handed_over);
+            }
+            for (const int fd : fds) {
+                if (evict_oldest_idle()) {
+                    add_connection(fd);
+                } else {
+                    refuse(fd);
+                }
+            }
+        }
+
+        Loop* fullest_other_loop()
+        {
+            Loop* fullest = nullptr;
+            for (const auto& loop : m_server.loops) {
+                if (loop.get() != this && loop->connection_count() > 0 &&
+                    (fullest == nullptr || loop->connection_count() > fullest->connection_count())) {
+                    fullest = loop.get();
+                }
+            }
+            return fullest;
+        }
+
+        // Every slot is busy: the client sees a reset and retries.
+        void refuse(int fd)
+        {
+            m_server.active.fetch_sub(1);
+            m_server.refusals.fetch_add(1);
+            ::close(fd);
+        }
+
+        void add_connection(int fd)
+        {
+            const int on = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+            auto& connection = m_connections[fd];
+            connection.fd = FileDescriptor{fd};
+            connection.last_request = Steady::now();
+            connection.interest = EPOLLIN | EPOLLRDHUP;
+            add(fd, connection.interest);
+            m_connection_count.store(m_connections.size());
         }
 
         // The listening socket stays readable while a connection waits in
@@ -335,8 +402,7 @@ struct EventHttpServer::Impl {
             if (oldest < 0) {
                 return false;
             }
-            close_connection(oldest);
-            m_server.active.fetch_add(1);  // close_connection gave back the slot the newcomer holds
+            close_connection(oldest);  // its slot is the one the newcomer counted itself into
             m_server.evictions.fetch_add(1);
             return true;
         }
@@ -351,7 +417,8 @@ struct EventHttpServer::Impl {
                 --m_parked;
             }
             m_server.buffered.fetch_sub(it->second.accounted);
-            m_connections.erase(it);  // the FileDescriptor closes it, which also leaves epoll
+            m_connections.erase(it);
+            m_connection_count.store(m_connections.size());  // the FileDescriptor closes it, which also leaves epoll
             m_server.active.fetch_sub(1);
         }
 
@@ -638,6 +705,9 @@ struct EventHttpServer::Impl {
         bool m_recheck_parked = false;
         bool m_accepting = true;
         Steady::time_point m_accept_resume;
+        std::atomic<std::size_t> m_connection_count{0};  // read by other loops
+        std::mutex m_handover_mutex;
+        std::vector<int> m_handed_over;
     };
 
     Impl(EventHttpServerOptions options_in, HttpHandler handler_in, HttpObserver observer_in)

@@ -332,6 +332,24 @@ TEST_SUITE("common::EventHttpServer")
         CHECK(running.server().stats().evictions == 1);
     }
 
+    TEST_CASE("at the cap, with several loops, every newcomer is answered and the cap holds")
+    {
+        // Loops own their connections; campers may all sit on one of them.
+        cw::EventHttpServerOptions options;
+        options.max_connections = 8;
+        options.threads = 4;
+        Running running{echo_path(), options};
+        std::vector<std::unique_ptr<Client>> clients;
+        for (int i = 0; i < 40; ++i) {
+            clients.push_back(std::make_unique<Client>(running.port()));
+            clients.back()->send("GET /n" + std::to_string(i) + " HTTP/1.1\r\n\r\n");
+            CAPTURE(i);
+            CHECK(clients.back()->receive(1).find("\r\n\r\n/n" + std::to_string(i)) != std::string::npos);
+        }
+        CHECK(running.server().stats().refusals == 0);
+        CHECK(running.server().stats().connections <= 8);
+    }
+
     TEST_CASE("2,000 requests pipelined in one write are all answered, in order")
     {
         // Answers of about 300 bytes: 2,000 of them are more than the
