@@ -417,8 +417,8 @@ struct EventHttpServer::Impl {
                 --m_parked;
             }
             m_server.buffered.fetch_sub(it->second.accounted);
-            m_connections.erase(it);
-            m_connection_count.store(m_connections.size());  // the FileDescriptor closes it, which also leaves epoll
+            m_connections.erase(it);  // the FileDescriptor closes it, which also leaves epoll
+            m_connection_count.store(m_connections.size());
             m_server.active.fetch_sub(1);
         }
 
