@@ -32,6 +32,10 @@ constexpr std::size_t k_read_chunk = 16 * 1024;
 // connection's memory for its lifetime.
 constexpr std::size_t k_kept_capacity = 4 * 1024;
 constexpr Millis k_sweep_interval{1000};
+// Answers one connection gets per turn. A client that pipelines hundreds of
+// requests waits for the next turn rather than keeping the loop from
+// everyone else: a turn costs at most this many handler calls.
+constexpr int k_answers_per_turn = 16;
 
 // Heap bytes a string holds; short strings live inside the object.
 std::size_t heap_bytes(const std::string& text)
@@ -122,7 +126,8 @@ struct Connection {
     bool asked_anything = false;      // a connection that never sent a request gets the head timeout
     bool read_closed = false;         // the peer sent EOF
     bool close_after_write = false;
-    std::uint32_t interest = 0;  // the epoll events registered now
+    bool has_turn_queued = false;  // on its loop's list of connections with requests left to answer
+    std::uint32_t interest = 0;    // the epoll events registered now
     std::optional<HttpRequestHead> parked;
     Steady::time_point park_deadline;
     std::size_t accounted = 0;  // this connection's share of the server's buffered bytes
@@ -205,7 +210,9 @@ struct EventHttpServer::Impl {
             std::array<epoll_event, 256> events{};
             auto next_sweep = Steady::now() + k_sweep_interval;
             while (!m_server.stopping.load()) {
-                const int timeout = wait_timeout(next_sweep);
+                // Connections with requests left take another turn after the
+                // events of this round; waiting would leave them stalled.
+                const int timeout = m_turns.empty() ? wait_timeout(next_sweep) : 0;
                 const int ready = epoll_wait(m_epoll.get(), events.data(), static_cast<int>(events.size()), timeout);
                 for (int i = 0; i < ready; ++i) {
                     const int fd = events[static_cast<std::size_t>(i)].data.fd;
@@ -221,6 +228,7 @@ struct EventHttpServer::Impl {
                         on_ready(fd, flags);
                     }
                 }
+                take_queued_turns();
                 const auto now = Steady::now();
                 if (!m_accepting && now >= m_accept_resume) {
                     add(m_listen_fd, EPOLLIN | EPOLLEXCLUSIVE);
@@ -296,6 +304,11 @@ struct EventHttpServer::Impl {
                 const int fd = accept4(m_listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (fd < 0) {
                     if (errno == EINTR || errno == ECONNABORTED) {
+                        continue;
+                    }
+                    // Out of descriptors: an idle connection gives its own up
+                    // to the caller waiting now, as at the connection cap.
+                    if ((errno == EMFILE || errno == ENFILE) && evict_oldest_idle()) {
                         continue;
                     }
                     if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -480,7 +493,11 @@ struct EventHttpServer::Impl {
             if (!flush(connection)) {
                 return;
             }
-            while (may_parse(connection)) {
+            for (int answers = 0; may_parse(connection); ++answers) {
+                if (answers == k_answers_per_turn) {
+                    queue_turn(connection);
+                    break;
+                }
                 auto parsed = parse_http_request_head(connection.in, m_server.options.max_head);
                 if (std::holds_alternative<HttpNeedMore>(parsed)) {
                     break;
@@ -543,6 +560,26 @@ struct EventHttpServer::Impl {
                 (!connection.in.empty() || connection.pending_output() > 0)) {
                 m_server.shed.fetch_add(1);
                 close_connection(connection.fd.get());
+            }
+        }
+
+        void queue_turn(Connection& connection)
+        {
+            if (!connection.has_turn_queued) {
+                connection.has_turn_queued = true;
+                m_turns.push_back(connection.fd.get());
+            }
+        }
+
+        void take_queued_turns()
+        {
+            std::vector<int> turns;
+            turns.swap(m_turns);
+            for (const int fd : turns) {
+                if (const auto it = m_connections.find(fd); it != m_connections.end()) {
+                    it->second.has_turn_queued = false;
+                    serve(it->second);
+                }
             }
         }
 
@@ -705,6 +742,7 @@ struct EventHttpServer::Impl {
         bool m_recheck_parked = false;
         bool m_accepting = true;
         Steady::time_point m_accept_resume;
+        std::vector<int> m_turns;                        // connections with requests left to answer
         std::atomic<std::size_t> m_connection_count{0};  // read by other loops
         std::mutex m_handover_mutex;
         std::vector<int> m_handed_over;
