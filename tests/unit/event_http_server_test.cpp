@@ -370,6 +370,43 @@ TEST_SUITE("common::EventHttpServer")
         CHECK(answers.find("./1999") > answers.find("./1998"));
     }
 
+    TEST_CASE("a client pipelining hundreds of requests does not keep its loop from another client")
+    {
+        std::atomic<int> hog_answers{0};
+        std::atomic<int> hog_answers_when_other_served{-1};
+        std::atomic<bool> other_sent{false};
+        cw::EventHttpServerOptions options;
+        options.threads = 1;  // both clients on the same loop
+        Running running{[&](const cw::HttpRequestHead& request, bool) {
+                            if (request.path == "/other") {
+                                hog_answers_when_other_served = hog_answers.load();
+                            } else {
+                                // The first hog request waits until the other request is in the kernel.
+                                while (!other_sent.load()) {
+                                    std::this_thread::yield();
+                                }
+                                ++hog_answers;
+                            }
+                            return std::optional<cw::HttpResponse>{cw::HttpResponse{200, "text/plain", "x", {}}};
+                        },
+                        options};
+        Client hog{running.port()};
+        std::string requests;
+        for (int i = 0; i < 2000; ++i) {
+            requests += "GET /h HTTP/1.1\r\n\r\n";
+        }
+        hog.send(requests);
+        Client other{running.port()};
+        other.send("GET /other HTTP/1.1\r\n\r\n");
+        other_sent = true;
+        CHECK(other.receive(1).find("\r\n\r\nx") != std::string::npos);
+        CAPTURE(hog_answers_when_other_served.load());
+        // Turns of 16 answers, a few rounds at most; a loop serving the hog
+        // alone answers all that one read brought in (16 KiB: over 800).
+        CHECK(hog_answers_when_other_served.load() <= 200);
+        CHECK(count_of(hog.receive(2000), "HTTP/1.1 200 OK\r\n") == 2000);
+    }
+
     TEST_CASE("a client that pipelines and never reads holds a bounded buffer, released once it reads")
     {
         const std::string body(16 * 1024, 'x');
