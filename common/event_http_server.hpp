@@ -15,11 +15,14 @@
 // client that does not read stops the parsing of its pipelined requests at
 // `max_pending_output`; input is held up to one request head; buffers give
 // their memory back once drained; a connection that would grow its buffers
-// while all connections together hold `max_buffered` bytes is closed. At
-// `max_connections`, the oldest connection with nothing in flight makes room
-// for the newcomer. When descriptors run out (EMFILE), a loop stops accepting
-// for `accept_pause` instead of waking again at once. A handler that throws
-// gets its caller a 500, never std::terminate.
+// while all connections together hold `max_buffered` bytes is closed; a
+// connection gets a bounded number of answers per turn of its loop. At
+// `max_connections`, or when descriptors run out (EMFILE), the connection
+// idle longest makes room for the newcomer (a loop with none hands the
+// newcomer to the loop holding the most). With nothing idle, a newcomer at
+// the cap is refused, and on EMFILE the loop stops accepting for
+// `accept_pause` instead of waking again at once. A handler that throws gets
+// its caller a 500, never std::terminate.
 #pragma once
 
 #include <cstdint>
@@ -67,7 +70,7 @@ struct EventHttpServerStats {
     std::size_t connections = 0;
     std::size_t buffered_bytes = 0;   // buffer capacity held by all connections
     std::uint64_t accept_pauses = 0;  // accept failed for want of descriptors
-    std::uint64_t evictions = 0;      // idle connections closed to make room at the cap
+    std::uint64_t evictions = 0;      // idle connections closed to make room (cap or EMFILE)
     std::uint64_t refusals = 0;       // newcomers closed at the cap, nothing idle to evict
     std::uint64_t shed = 0;           // closed while holding buffers past max_buffered
     std::uint64_t handler_failures = 0;
