@@ -974,7 +974,8 @@ def render(args, plan: Plan, info: dict, results: dict, problems: list, started:
             f"`taskset -c {CLIENT_CPU}`: `wrk -t1 -cN -d{plan.wrk_seconds}s --latency --timeout 2s "
             "-H 'Authorization: <token>'` (plus `-H 'Connection: close'`), nginx then cwcreds cell by cell. "
             "Loops cwcreds chose (its `server sized` log line): "
-            + ", ".join(f"{name} {e['loops'].get(name, 'n/a')}" for name in names) + ".",
+            + ", ".join(f"{name} {e['loops'].get(name) or 'not logged (sized from the machine)'}"
+                        for name in names) + ".",
             "",
             "| connections | mode | server | req/s | p50 ms | p99 ms | throughput vs nginx | p99 vs nginx "
             "| threads | errors / timeouts / non-2xx |",
