@@ -19,11 +19,15 @@ serves the sidecar's own JSON as a static file, moto_server stands in for S3.
      requests, binary size, process start to /readyz 200.
   d. Upstream exchanges per simulated hour at 0, 10 and 10,000 requests/s:
      short credential lifetimes, scaled to CoreWeave's 15 minutes.
+  e. Confined to 1 CPU: nginx (1 worker) and cwcreds each under `taskset -c 0`,
+     wrk (1 thread) under `taskset -c 1`, part a's four cells; cwcreds sizes its
+     loops from its affinity mask. `--baseline-bin` adds a second cwcreds build
+     to the same cells, for before/after figures.
 
 No figure is checked against a target (benchmarks report, tests assert); the
 exit code is non-zero only when a part could not run or the sidecar died.
 
-    python3 bench/bench.py --bin build-bench/cwcreds [--smoke] [--parts abcd] [--out FILE]
+    python3 bench/bench.py --bin build-bench/cwcreds [--smoke] [--parts abcde] [--out FILE]
 """
 
 from __future__ import annotations
@@ -253,9 +257,11 @@ def parse_wrk(out: str) -> dict:
 
 
 def run_wrk(url: str, connections: int, seconds: int, *, threads: int = 2, keep_alive: bool = True,
-             headers: tuple = (), script: Optional[Path] = None, script_args: tuple = ()) -> dict:
-    """One bounded wrk run; a result dict, with "failed" set when wrk gave no figures."""
-    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "2s"]
+             headers: tuple = (), script: Optional[Path] = None, script_args: tuple = (),
+             prefix: tuple = ()) -> dict:
+    """One bounded wrk run; a result dict, with "failed" set when wrk gave no figures.
+    `prefix` goes before wrk (e.g. taskset)."""
+    command = [*prefix, "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "2s"]
     for header in headers:
         command += ["-H", header]
     if not keep_alive:
@@ -297,8 +303,9 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float) -> None:
 class Nginx:
     """nginx serving `body` at /v1/credentials on 127.0.0.1, 1 worker, own config in a temp dir."""
 
-    def __init__(self, body: bytes):
+    def __init__(self, body: bytes, prefix: tuple = ()):
         self.body = body
+        self.prefix = prefix  # e.g. ("taskset", "-c", "0"): it execs nginx, so the PID stays nginx's
         self.dir: Optional[Path] = None
         self.proc: Optional[subprocess.Popen] = None
         self.port: Optional[int] = None
@@ -323,7 +330,8 @@ class Nginx:
             conf.write_text(NGINX_CONF.format(dir=self.dir, port=self.port))
             log = open(self.dir / "stderr.log", "wb")
             with log:
-                self.proc = subprocess.Popen([binary, "-p", str(self.dir), "-c", str(conf), "-e", "stderr"],
+                self.proc = subprocess.Popen([*self.prefix, binary, "-p", str(self.dir), "-c", str(conf),
+                                              "-e", "stderr"],
                                              stdin=subprocess.DEVNULL, stdout=log, stderr=log)
             try:
                 wait_for_port(self.port, self.proc, timeout=10)
@@ -395,6 +403,7 @@ class World:
     volume: cwtest.KubeletTokenDir
     token: str
     emulator: cwtest.Emulator  # container-credentials keys of 900 s, no delay
+    baseline_bin: Optional[Path] = None  # part e: a second cwcreds build to compare
 
     def sidecar_args(self, *extra) -> list:
         return ["--token-file", str(self.volume.path), "--endpoint", self.emulator.url_container(),
@@ -462,6 +471,68 @@ def part_a(world: World, plan: Plan, problems: list) -> dict:
         else:
             problems.append(f"a: cwcreds exited with code {sidecar.returncode} under load")
         out["upstream_exchanges"] = len(world.emulator.successful_exchanges())
+    return out
+
+
+# ---------------------------------------------------------------------------
+# e: confined to 1 CPU
+# ---------------------------------------------------------------------------
+
+SERVER_CPU, CLIENT_CPU = "0", "1"
+
+
+def confined_binary(work: Path, binary: Path, name: str) -> Path:
+    """A script that execs `binary` under `taskset -c SERVER_CPU` (the PID stays the sidecar's)."""
+    wrapper = work / f"confined-{name}.sh"
+    wrapper.write_text(f'#!/bin/sh\nexec taskset -c {SERVER_CPU} "{binary}" "$@"\n')
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+def part_e(world: World, plan: Plan, problems: list) -> dict:
+    builds = [("cwcreds", world.bin)]
+    if world.baseline_bin is not None:
+        builds.append(("baseline", world.baseline_bin))
+    auth = (f"Authorization: {world.token}",)
+    client = ("taskset", "-c", CLIENT_CPU)
+    out: dict = {"cells": [], "loops": {}, "builds": [name for name, _ in builds]}
+    with contextlib.ExitStack() as stack:
+        urls = {}
+        body = None
+        for name, binary in builds:
+            sidecar = stack.enter_context(
+                cwtest.Sidecar(world.sidecar_args(), bin=confined_binary(world.work, binary, name)))
+            sidecar.start(wait_ready=True)
+            answer = sidecar.get("/v1/credentials", token=world.token)
+            if answer.status != 200:
+                raise RuntimeError(f"{name}: /v1/credentials answered {answer.status}")
+            body = body or answer.body.encode()
+            sized = re.search(r"server sized loops=(\d+)", sidecar.log_text())
+            out["loops"][name] = int(sized.group(1)) if sized else None
+            urls[name] = (sidecar, f"{sidecar.base_url}/v1/credentials")
+        nginx = stack.enter_context(Nginx(body, prefix=("taskset", "-c", SERVER_CPU)))
+        time.sleep(1.0)  # settle after the first exchanges
+        for connections, keep_alive in CELLS:
+            cell = {"connections": connections, "keep_alive": keep_alive}
+            cell["nginx"] = run_wrk(nginx.url, connections, plan.wrk_seconds, threads=1,
+                                    keep_alive=keep_alive, headers=auth, prefix=client)
+            for name, (sidecar, url) in urls.items():
+                with Sampler(sidecar.pid) as sampled:
+                    cell[name] = run_wrk(url, connections, plan.wrk_seconds, threads=1,
+                                         keep_alive=keep_alive, headers=auth, prefix=client)
+                cell[name].update(threads=sampled.peak_threads)
+            for side in ("nginx", *urls):
+                if "failed" in cell[side]:
+                    problems.append(f"e: {side} c{connections} "
+                                    f"{'keep-alive' if keep_alive else 'close'}: {cell[side]['failed']}")
+            out["cells"].append(cell)
+            print(f"  e: c{connections:<3} {'keep-alive' if keep_alive else 'close     '}  "
+                  + ", ".join(f"{side} {fmt(cell[side].get('rps'), '.0f')} req/s p99 "
+                              f"{fmt(cell[side].get('p99'), '.2f')} ms" for side in ("nginx", *urls)),
+                  flush=True)
+        for name, (sidecar, _) in urls.items():
+            if sidecar.returncode is not None:
+                problems.append(f"e: {name} exited with code {sidecar.returncode} under load")
     return out
 
 
@@ -891,6 +962,36 @@ def render(args, plan: Plan, info: dict, results: dict, problems: list, started:
             f"not equal: {', '.join(str(row['exchanges']) for row in d['rows'])} exchanges"
         lines += ["", f"Exchange counts: **{verdict}**.", ""]
 
+    e = results.get("e")
+    if e:
+        names = e["builds"]
+        lines += [
+            "## e. Confined to 1 CPU",
+            "",
+            f"nginx (1 worker) and cwcreds each started under `taskset -c {SERVER_CPU}`, wrk under "
+            f"`taskset -c {CLIENT_CPU}`: `wrk -t1 -cN -d{plan.wrk_seconds}s --latency --timeout 2s "
+            "-H 'Authorization: <token>'` (plus `-H 'Connection: close'`), nginx then cwcreds cell by cell. "
+            "Loops cwcreds chose (its `server sized` log line): "
+            + ", ".join(f"{name} {e['loops'].get(name) or 'not logged (sized from the machine)'}"
+                        for name in names) + ".",
+            "",
+            "| connections | mode | server | req/s | p50 ms | p99 ms | throughput vs nginx | p99 vs nginx "
+            "| threads | errors / timeouts / non-2xx |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for cell in e["cells"]:
+            n = cell["nginx"]
+            for side in ("nginx", *names):
+                r = cell[side]
+                errors = "failed" if "failed" in r else f"{r['socket_errors']} / {r['timeouts']} / {r['non2xx']}"
+                lines.append(
+                    f"| {cell['connections']} | {'keep-alive' if cell['keep_alive'] else 'close'} | {side} "
+                    f"| {fmt(r.get('rps'), '.0f')} | {fmt(r.get('p50'), '.3f')} | {fmt(r.get('p99'), '.3f')} "
+                    f"| {fmt(ratio(r.get('rps'), n.get('rps'))) if side != 'nginx' else '—'} "
+                    f"| {fmt(ratio(r.get('p99'), n.get('p99'))) if side != 'nginx' else '—'} "
+                    f"| {fmt(r.get('threads'), 'd')} | {errors} |")
+        lines.append("")
+
     if problems:
         lines += ["## Problems during the run", ""] + [f"- {p}" for p in problems] + [""]
     return "\n".join(lines)
@@ -902,7 +1003,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bin", type=Path, default=REPO / "build-bench" / "cwcreds")
     parser.add_argument("--smoke", action="store_true", help="seconds, not minutes: for CI to keep it working")
-    parser.add_argument("--parts", default="abcd", help="which parts to run (default abcd)")
+    parser.add_argument("--parts", default="abcde", help="which parts to run (default abcde)")
+    parser.add_argument("--baseline-bin", type=Path, help="part e: a second cwcreds build run in the same cells")
     parser.add_argument("--seconds", type=int, help="wrk duration per cell (default 5, smoke 1)")
     parser.add_argument("--calls", type=int, help="boto3 calls per setup (default 1000, smoke 50)")
     parser.add_argument("--out", type=Path, help="report file (default bench/RESULTS.md; "
@@ -939,14 +1041,20 @@ def main() -> int:
         token = issuer.mint(lifetime=6 * 3600)
         volume.write(token)
         emulator = stack.enter_context(cwtest.Emulator(pki, issuer, lifetime=PRODUCTION_LIFETIME, org_id=ORG))
-        world = World(args.bin, work, pki, issuer, volume, token, emulator)
+        world = World(args.bin, work, pki, issuer, volume, token, emulator,
+                      args.baseline_bin.resolve() if args.baseline_bin else None)
 
         steps = [("a", "wrk: nginx vs cwcreds (and c under load)", part_a),
                  ("b", "boto3 end to end", part_b),
                  ("c", "binary size and start-to-ready", part_c_static),
-                 ("d", "upstream exchanges per simulated hour", part_d)]
+                 ("d", "upstream exchanges per simulated hour", part_d),
+                 ("e", "confined to 1 CPU: nginx vs cwcreds", part_e)]
         for key, title, function in steps:
             if key not in args.parts:
+                continue
+            if key == "e" and ((os.cpu_count() or 1) < 2 or shutil.which("taskset") is None):
+                results["e_skipped"] = "needs 2 CPUs and taskset"
+                problems.append("e: skipped: needs 2 CPUs and taskset")
                 continue
             if key == "b":
                 try:

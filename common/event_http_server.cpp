@@ -13,9 +13,12 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
+
+#include "common/logging.hpp"
 
 namespace cw {
 
@@ -23,9 +26,30 @@ namespace {
 
 constexpr int k_listen_backlog = 1024;
 constexpr std::size_t k_read_chunk = 16 * 1024;
-// Stop parsing a client's pipelined requests while this much output waits.
-constexpr std::size_t k_max_pending_output = 256 * 1024;
+// A drained buffer keeps at most this much capacity: enough for the next
+// request and answer of an SDK client (a JWT is about 1 KiB), so a keep-alive
+// connection does not allocate per request, while one burst does not pin a
+// connection's memory for its lifetime.
+constexpr std::size_t k_kept_capacity = 4 * 1024;
 constexpr Millis k_sweep_interval{1000};
+// Answers one connection gets per turn. A client that pipelines hundreds of
+// requests waits for the next turn rather than keeping the loop from
+// everyone else: a turn costs at most this many handler calls.
+constexpr int k_answers_per_turn = 16;
+
+// Heap bytes a string holds; short strings live inside the object.
+std::size_t heap_bytes(const std::string& text)
+{
+    static const std::size_t inline_capacity = std::string{}.capacity();
+    return text.capacity() > inline_capacity ? text.capacity() : 0;
+}
+
+void release_if_large(std::string& text)
+{
+    if (text.empty() && text.capacity() > k_kept_capacity) {
+        std::string{}.swap(text);
+    }
+}
 
 using Steady = std::chrono::steady_clock;
 
@@ -102,44 +126,57 @@ struct Connection {
     bool asked_anything = false;      // a connection that never sent a request gets the head timeout
     bool read_closed = false;         // the peer sent EOF
     bool close_after_write = false;
-    std::uint32_t interest = 0;  // the epoll events registered now
+    bool has_turn_queued = false;  // on its loop's list of connections with requests left to answer
+    std::uint32_t interest = 0;    // the epoll events registered now
     std::optional<HttpRequestHead> parked;
     Steady::time_point park_deadline;
+    std::size_t accounted = 0;  // this connection's share of the server's buffered bytes
 
     [[nodiscard]] std::size_t pending_output() const { return out.size() - out_offset; }
+    // Nothing asked and unanswered, nothing owed: closing it loses nothing.
+    [[nodiscard]] bool idle() const { return !parked && in.empty() && pending_output() == 0 && !close_after_write; }
 };
+
+HttpResponse internal_error_response()
+{
+    HttpResponse response;
+    response.status = 500;
+    response.body = R"({"Code":"InternalError","Message":"the request could not be answered; see the sidecar's log"})";
+    response.headers.emplace_back("Cache-Control", "no-store");
+    return response;
+}
 
 }  // namespace
 
 std::string_view http_reason(int status)
 {
     switch (status) {
-    case 200:
-        return "OK";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 408:
-        return "Request Timeout";
-    case 414:
-        return "URI Too Long";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 500:
-        return "Internal Server Error";
-    case 503:
-        return "Service Unavailable";
-    case 505:
-        return "HTTP Version Not Supported";
-    default:
-        return "Unknown";
+        case 200:
+            return "OK";
+        case 400:
+            return "Bad Request";
+        case 401:
+            return "Unauthorized";
+        case 403:
+            return "Forbidden";
+        case 404:
+            return "Not Found";
+        case 405:
+            return "Method Not Allowed";
+        case 408:
+            return "Request Timeout";
+        case 414:
+            return "URI Too Long";
+        case 431:
+            return "Request Header Fields Too Large";
+        case 500:
+            return "Internal Server Error";
+        case 503:
+            return "Service Unavailable";
+        case 505:
+            return "HTTP Version Not Supported";
+        default:
+            return "Unknown";
     }
 }
 
@@ -147,8 +184,8 @@ struct EventHttpServer::Impl {
     // One epoll loop; it owns the connections it accepted.
     class Loop {
     public:
-        explicit Loop(Impl& server) : m_server(server), m_epoll(epoll_create1(EPOLL_CLOEXEC)),
-                                      m_event(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC))
+        explicit Loop(Impl& server)
+            : m_server(server), m_epoll(epoll_create1(EPOLL_CLOEXEC)), m_event(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC))
         {
             if (m_epoll.get() < 0 || m_event.get() < 0) {
                 throw std::runtime_error("epoll/eventfd creation failed");
@@ -173,7 +210,9 @@ struct EventHttpServer::Impl {
             std::array<epoll_event, 256> events{};
             auto next_sweep = Steady::now() + k_sweep_interval;
             while (!m_server.stopping.load()) {
-                const int timeout = wait_timeout(next_sweep);
+                // Connections with requests left take another turn after the
+                // events of this round; waiting would leave them stalled.
+                const int timeout = m_turns.empty() ? wait_timeout(next_sweep) : 0;
                 const int ready = epoll_wait(m_epoll.get(), events.data(), static_cast<int>(events.size()), timeout);
                 for (int i = 0; i < ready; ++i) {
                     const int fd = events[static_cast<std::size_t>(i)].data.fd;
@@ -184,11 +223,17 @@ struct EventHttpServer::Impl {
                         std::uint64_t count = 0;
                         (void)::read(m_event.get(), &count, sizeof count);
                         m_recheck_parked = true;
+                        adopt_handed_over();
                     } else {
                         on_ready(fd, flags);
                     }
                 }
+                take_queued_turns();
                 const auto now = Steady::now();
+                if (!m_accepting && now >= m_accept_resume) {
+                    add(m_listen_fd, EPOLLIN | EPOLLEXCLUSIVE);
+                    m_accepting = true;
+                }
                 if (m_parked > 0 && (m_recheck_parked || now >= m_next_park_deadline)) {
                     resolve_parked(now);
                 }
@@ -197,9 +242,31 @@ struct EventHttpServer::Impl {
                     next_sweep = now + k_sweep_interval;
                 }
             }
+            for (const auto& [fd, connection] : m_connections) {
+                m_server.buffered.fetch_sub(connection.accounted);
+            }
             m_server.active.fetch_sub(m_connections.size());
             m_connections.clear();
+            const std::lock_guard lock{m_handover_mutex};
+            for (const int fd : m_handed_over) {
+                ::close(fd);
+                m_server.active.fetch_sub(1);
+            }
+            m_handed_over.clear();
         }
+
+        // Another loop accepted `fd` at the cap with nothing of its own to
+        // evict; this one has connections and may have an idle one.
+        void hand_over(int fd)
+        {
+            {
+                const std::lock_guard lock{m_handover_mutex};
+                m_handed_over.push_back(fd);
+            }
+            notify();
+        }
+
+        [[nodiscard]] std::size_t connection_count() const { return m_connection_count.load(); }
 
     private:
         void add(int fd, std::uint32_t events)
@@ -224,6 +291,9 @@ struct EventHttpServer::Impl {
             if (m_parked > 0 && m_next_park_deadline < until) {
                 until = m_next_park_deadline;
             }
+            if (!m_accepting && m_accept_resume < until) {
+                until = m_accept_resume;
+            }
             const auto left = std::chrono::duration_cast<Millis>(until - Steady::now()).count();
             return static_cast<int>(std::max<Millis::rep>(left + 1, 0));
         }
@@ -233,21 +303,121 @@ struct EventHttpServer::Impl {
             for (;;) {
                 const int fd = accept4(m_listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (fd < 0) {
-                    return;  // EAGAIN: another loop took it, or none left; errors: try again on the next event
+                    if (errno == EINTR || errno == ECONNABORTED) {
+                        continue;
+                    }
+                    // Out of descriptors: an idle connection gives its own up
+                    // to the caller waiting now, as at the connection cap.
+                    if ((errno == EMFILE || errno == ENFILE) && evict_oldest_idle()) {
+                        continue;
+                    }
+                    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                        pause_accepting(errno);
+                    }
+                    return;  // EAGAIN: another loop took it, or none left
                 }
-                if (m_server.active.fetch_add(1) >= m_server.options.max_connections) {
-                    m_server.active.fetch_sub(1);
-                    ::close(fd);  // over the cap: the client sees a reset and retries
+                if (m_server.descriptors_exhausted.exchange(false)) {
+                    log_event(spdlog::level::info, "accepting connections again");
+                }
+                if (m_server.active.fetch_add(1) >= m_server.options.max_connections && !evict_oldest_idle()) {
+                    // Loops own their connections: the one holding the most
+                    // may have an idle one to give up.
+                    if (Loop* fuller = fullest_other_loop(); fuller != nullptr) {
+                        fuller->hand_over(fd);
+                    } else {
+                        refuse(fd);
+                    }
                     continue;
                 }
-                const int on = 1;
-                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-                auto& connection = m_connections[fd];
-                connection.fd = FileDescriptor{fd};
-                connection.last_request = Steady::now();
-                connection.interest = EPOLLIN | EPOLLRDHUP;
-                add(fd, connection.interest);
+                add_connection(fd);
             }
+        }
+
+        void adopt_handed_over()
+        {
+            std::vector<int> fds;
+            {
+                const std::lock_guard lock{m_handover_mutex};
+                fds.swap(m_handed_over);
+            }
+            for (const int fd : fds) {
+                if (evict_oldest_idle()) {
+                    add_connection(fd);
+                } else {
+                    refuse(fd);
+                }
+            }
+        }
+
+        Loop* fullest_other_loop()
+        {
+            Loop* fullest = nullptr;
+            for (const auto& loop : m_server.loops) {
+                if (loop.get() != this && loop->connection_count() > 0 &&
+                    (fullest == nullptr || loop->connection_count() > fullest->connection_count())) {
+                    fullest = loop.get();
+                }
+            }
+            return fullest;
+        }
+
+        // Every slot is busy: the client sees a reset and retries.
+        void refuse(int fd)
+        {
+            m_server.active.fetch_sub(1);
+            m_server.refusals.fetch_add(1);
+            ::close(fd);
+        }
+
+        void add_connection(int fd)
+        {
+            const int on = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+            auto& connection = m_connections[fd];
+            connection.fd = FileDescriptor{fd};
+            connection.last_request = Steady::now();
+            connection.interest = EPOLLIN | EPOLLRDHUP;
+            add(fd, connection.interest);
+            m_connection_count.store(m_connections.size());
+        }
+
+        // The listening socket stays readable while a connection waits in
+        // the backlog, so without a pause a loop that cannot accept it for
+        // want of descriptors would wake again at once, forever. The
+        // connection waits in the backlog meanwhile; one line per episode.
+        void pause_accepting(int error)
+        {
+            epoll_ctl(m_epoll.get(), EPOLL_CTL_DEL, m_listen_fd, nullptr);
+            m_accepting = false;
+            m_accept_resume = Steady::now() + m_server.options.accept_pause;
+            m_server.accept_pauses.fetch_add(1);
+            if (!m_server.descriptors_exhausted.exchange(true)) {
+                log_event(spdlog::level::warn, "cannot accept connections",
+                          {{"reason", std::strerror(error)},
+                           {"connections", static_cast<long>(m_server.active.load())},
+                           {"retry_every", std::to_string(m_server.options.accept_pause.count()) + "ms"}});
+            }
+        }
+
+        // At the cap, a newcomer takes the slot of the connection that has
+        // been idle longest: a keep-alive client loses nothing (its pool
+        // reconnects), while camping on every slot no longer locks others out.
+        bool evict_oldest_idle()
+        {
+            int oldest = -1;
+            Steady::time_point oldest_activity = Steady::time_point::max();
+            for (const auto& [fd, connection] : m_connections) {
+                if (connection.idle() && connection.last_request < oldest_activity) {
+                    oldest = fd;
+                    oldest_activity = connection.last_request;
+                }
+            }
+            if (oldest < 0) {
+                return false;
+            }
+            close_connection(oldest);  // its slot is the one the newcomer counted itself into
+            m_server.evictions.fetch_add(1);
+            return true;
         }
 
         void close_connection(int fd)
@@ -259,7 +429,9 @@ struct EventHttpServer::Impl {
             if (it->second.parked) {
                 --m_parked;
             }
+            m_server.buffered.fetch_sub(it->second.accounted);
             m_connections.erase(it);  // the FileDescriptor closes it, which also leaves epoll
+            m_connection_count.store(m_connections.size());
             m_server.active.fetch_sub(1);
         }
 
@@ -283,9 +455,13 @@ struct EventHttpServer::Impl {
         void read_from(Connection& connection)
         {
             std::array<char, k_read_chunk> buffer{};
-            // Bounded: a head over the limit is refused by the parser anyway.
-            while (connection.in.size() <= m_server.options.max_head + k_read_chunk) {
-                const ssize_t got = ::recv(connection.fd.get(), buffer.data(), buffer.size(), 0);
+            // One byte over the head limit is enough for the parser to refuse
+            // it; more would only be memory held for a client. What is left
+            // in the socket is read once the buffer has been parsed.
+            const std::size_t max_input = m_server.options.max_head + 1;
+            while (connection.in.size() < max_input) {
+                const std::size_t room = std::min(buffer.size(), max_input - connection.in.size());
+                const ssize_t got = ::recv(connection.fd.get(), buffer.data(), room, 0);
                 if (got > 0) {
                     connection.in.append(buffer.data(), static_cast<std::size_t>(got));
                 } else if (got < 0 && errno == EINTR) {
@@ -299,13 +475,29 @@ struct EventHttpServer::Impl {
             }
         }
 
-        // Answers every complete request in the buffer (until one is parked
-        // or output backs up), sends, and updates what epoll watches.
+        [[nodiscard]] bool may_parse(const Connection& connection) const
+        {
+            return !connection.parked && !connection.in.empty() && !connection.close_after_write &&
+                   connection.pending_output() < m_server.options.max_pending_output;
+        }
+
+        // Answers every complete request in the buffer, sending each answer
+        // at once, until one is parked or the client stops reading (output
+        // backs up); then updates what epoll watches. Called again on
+        // EPOLLOUT, so requests left in the buffer are answered as the
+        // client reads.
         void serve(Connection& connection)
         {
             const int fd = connection.fd.get();
-            while (!connection.parked && !connection.in.empty() && !connection.close_after_write &&
-                   connection.pending_output() < k_max_pending_output) {
+            // Send what waits first: room it makes lets parsing resume below.
+            if (!flush(connection)) {
+                return;
+            }
+            for (int answers = 0; may_parse(connection); ++answers) {
+                if (answers == k_answers_per_turn) {
+                    queue_turn(connection);
+                    break;
+                }
                 auto parsed = parse_http_request_head(connection.in, m_server.options.max_head);
                 if (std::holds_alternative<HttpNeedMore>(parsed)) {
                     break;
@@ -324,36 +516,107 @@ struct EventHttpServer::Impl {
                 }
                 connection.last_request = Steady::now();
                 connection.asked_anything = true;
-                auto response = m_server.handler(request, false);
+                auto response = call_handler(request, false);
                 if (!response) {
                     park(connection, std::move(request));
                     break;
                 }
                 respond(connection, &request, *response, request.keep_alive);
+                if (!flush(connection)) {
+                    return;
+                }
             }
             if (!flush(connection)) {
                 return;
             }
+            release_if_large(connection.in);
             // Nothing more can be asked and nothing is owed: done.
             if (connection.read_closed && !connection.parked && connection.pending_output() == 0) {
                 close_connection(fd);
                 return;
             }
             const bool want_read = !connection.read_closed && !connection.parked && !connection.close_after_write &&
-                                   connection.pending_output() < k_max_pending_output;
+                                   connection.pending_output() < m_server.options.max_pending_output;
             const std::uint32_t interest =
                 (want_read ? EPOLLIN | EPOLLRDHUP : 0U) | (connection.pending_output() > 0 ? EPOLLOUT : 0U);
             if (interest != connection.interest) {
                 connection.interest = interest;
                 modify(fd, interest);
             }
+            account(connection);
+        }
+
+        // Keeps the server-wide total of buffered bytes current. Past
+        // max_buffered, a connection that is still holding unparsed input or
+        // unsent output is closed rather than allowed to add to it: the
+        // clients that read their answers hold nothing and are unaffected.
+        void account(Connection& connection)
+        {
+            const std::size_t now = heap_bytes(connection.in) + heap_bytes(connection.out);
+            const std::size_t total =
+                m_server.buffered.fetch_add(now - connection.accounted) + now - connection.accounted;
+            connection.accounted = now;
+            if (total > m_server.options.max_buffered && !connection.parked &&
+                (!connection.in.empty() || connection.pending_output() > 0)) {
+                m_server.shed.fetch_add(1);
+                close_connection(connection.fd.get());
+            }
+        }
+
+        void queue_turn(Connection& connection)
+        {
+            if (!connection.has_turn_queued) {
+                connection.has_turn_queued = true;
+                m_turns.push_back(connection.fd.get());
+            }
+        }
+
+        void take_queued_turns()
+        {
+            std::vector<int> turns;
+            turns.swap(m_turns);
+            for (const int fd : turns) {
+                if (const auto it = m_connections.find(fd); it != m_connections.end()) {
+                    it->second.has_turn_queued = false;
+                    serve(it->second);
+                }
+            }
+        }
+
+        // A handler that throws answers 500: one request fails, not the process.
+        std::optional<HttpResponse> call_handler(const HttpRequestHead& request, bool final)
+        {
+            try {
+                return m_server.handler(request, final);
+            } catch (const std::exception& error) {
+                log_handler_failure(request, error.what());
+            } catch (...) {
+                log_handler_failure(request, "unknown exception");
+            }
+            return internal_error_response();
+        }
+
+        void log_handler_failure(const HttpRequestHead& request, std::string_view what)
+        {
+            m_server.handler_failures.fetch_add(1);
+            log_event(spdlog::level::err, "request failed",
+                      {{"method", request.method}, {"path", request.path}, {"error", what}});
         }
 
         void respond(Connection& connection, const HttpRequestHead* request, const HttpResponse& response,
                      bool keep_alive)
         {
             const bool head_only = request != nullptr && request->method == "HEAD";
-            connection.out += serialize(response, keep_alive, !head_only);
+            keep_alive = keep_alive && m_server.options.keep_alive;
+            if (connection.out_offset > 0) {  // what was sent is not kept while more is queued
+                connection.out.erase(0, connection.out_offset);
+                connection.out_offset = 0;
+            }
+            if (connection.out.empty()) {
+                connection.out = serialize(response, keep_alive, !head_only);
+            } else {
+                connection.out += serialize(response, keep_alive, !head_only);
+            }
             if (!keep_alive) {
                 connection.close_after_write = true;
             }
@@ -382,10 +645,10 @@ struct EventHttpServer::Impl {
                     continue;
                 }
                 const bool final = now >= connection.park_deadline;
-                auto response = m_server.handler(*connection.parked, final);
+                auto response = call_handler(*connection.parked, final);
                 if (!response && final) {
-                    response = HttpResponse{503, "application/json",
-                                            R"({"Code":"Unavailable","Message":"no answer in time"})", {}};
+                    response = HttpResponse{
+                        503, "application/json", R"({"Code":"Unavailable","Message":"no answer in time"})", {}};
                 }
                 if (!response) {
                     m_next_park_deadline = std::min(m_next_park_deadline, connection.park_deadline);
@@ -424,6 +687,7 @@ struct EventHttpServer::Impl {
             }
             connection.out.clear();
             connection.out_offset = 0;
+            release_if_large(connection.out);
             if (connection.close_after_write && !connection.parked) {
                 discard_input(fd);
                 close_connection(fd);
@@ -476,6 +740,12 @@ struct EventHttpServer::Impl {
         std::size_t m_parked = 0;
         Steady::time_point m_next_park_deadline = Steady::time_point::max();
         bool m_recheck_parked = false;
+        bool m_accepting = true;
+        Steady::time_point m_accept_resume;
+        std::vector<int> m_turns;                        // connections with requests left to answer
+        std::atomic<std::size_t> m_connection_count{0};  // read by other loops
+        std::mutex m_handover_mutex;
+        std::vector<int> m_handed_over;
     };
 
     Impl(EventHttpServerOptions options_in, HttpHandler handler_in, HttpObserver observer_in)
@@ -493,6 +763,13 @@ struct EventHttpServer::Impl {
     std::vector<std::unique_ptr<Loop>> loops;
     std::atomic<bool> stopping{false};
     std::atomic<std::size_t> active{0};
+    std::atomic<std::size_t> buffered{0};
+    std::atomic<bool> descriptors_exhausted{false};
+    std::atomic<std::uint64_t> accept_pauses{0};
+    std::atomic<std::uint64_t> evictions{0};
+    std::atomic<std::uint64_t> refusals{0};
+    std::atomic<std::uint64_t> shed{0};
+    std::atomic<std::uint64_t> handler_failures{0};
 };
 
 EventHttpServer::EventHttpServer(EventHttpServerOptions options, HttpHandler handler, HttpObserver observer)
@@ -555,6 +832,20 @@ void EventHttpServer::stop()
     for (auto& loop : m_impl->loops) {
         loop->notify();
     }
+}
+
+EventHttpServerStats EventHttpServer::stats() const
+{
+    const auto& impl = *m_impl;
+    EventHttpServerStats out;
+    out.connections = impl.active.load();
+    out.buffered_bytes = impl.buffered.load();
+    out.accept_pauses = impl.accept_pauses.load();
+    out.evictions = impl.evictions.load();
+    out.refusals = impl.refusals.load();
+    out.shed = impl.shed.load();
+    out.handler_failures = impl.handler_failures.load();
+    return out;
 }
 
 void EventHttpServer::wake()

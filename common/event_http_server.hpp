@@ -10,6 +10,19 @@
 // A handler may answer "not yet" (nullopt): the request is parked, without
 // blocking its loop, and the handler is asked again after wake() or, with
 // `final` set, once `park_limit` has passed.
+//
+// Hostile or broken clients are bounded, not trusted: output waiting for a
+// client that does not read stops the parsing of its pipelined requests at
+// `max_pending_output`; input is held up to one request head; buffers give
+// their memory back once drained; a connection that would grow its buffers
+// while all connections together hold `max_buffered` bytes is closed; a
+// connection gets a bounded number of answers per turn of its loop. At
+// `max_connections`, or when descriptors run out (EMFILE), the connection
+// idle longest makes room for the newcomer (a loop with none hands the
+// newcomer to the loop holding the most). With nothing idle, a newcomer at
+// the cap is refused, and on EMFILE the loop stops accepting for
+// `accept_pause` instead of waking again at once. A handler that throws gets
+// its caller a 500, never std::terminate.
 #pragma once
 
 #include <cstdint>
@@ -46,6 +59,21 @@ struct EventHttpServerOptions {
     Millis idle_timeout{60'000};  // keep-alive connections with nothing in flight
     Millis head_timeout{10'000};  // a request head that does not finish arriving
     Millis park_limit{800};
+    bool keep_alive = true;                      // false: every answer closes its connection
+    std::size_t max_pending_output = 64 * 1024;  // per connection, before its parsing pauses
+    std::size_t max_buffered = 8 * 1024 * 1024;  // all connections' buffers together
+    Millis accept_pause{250};                    // after accept fails for want of descriptors
+};
+
+// Counters for tests and figures; each is read without a lock.
+struct EventHttpServerStats {
+    std::size_t connections = 0;
+    std::size_t buffered_bytes = 0;   // buffer capacity held by all connections
+    std::uint64_t accept_pauses = 0;  // accept failed for want of descriptors
+    std::uint64_t evictions = 0;      // idle connections closed to make room (cap or EMFILE)
+    std::uint64_t refusals = 0;       // newcomers closed at the cap, nothing idle to evict
+    std::uint64_t shed = 0;           // closed while holding buffers past max_buffered
+    std::uint64_t handler_failures = 0;
 };
 
 class EventHttpServer {
@@ -64,6 +92,8 @@ public:
     // Both thread-safe.
     void stop();
     void wake();
+
+    [[nodiscard]] EventHttpServerStats stats() const;
 
 private:
     struct Impl;

@@ -10,11 +10,16 @@
 // Connection settings, and why: keep-alive connections idle for 60 s are
 // closed (SDK connection pools reconnect transparently; idle ones cost a few
 // hundred bytes, not a thread); a request head must arrive within 10 s and
-// 16 KiB; at most --max-connections are open at once.
+// 16 KiB; at most --max-connections are open at once. The probe listener
+// closes every connection after its answer: kubelet opens one per probe, and
+// nothing there can hold a slot between probes. JSON built from paths and
+// settings is dumped with invalid UTF-8 replaced (U+FFFD): a path is bytes,
+// and nlohmann's default would throw.
 #include "sidecar/http_server.hpp"
 
 #include <nlohmann/json.hpp>
 
+#include "common/cpu_budget.hpp"
 #include "common/event_http_server.hpp"
 #include "common/jwt_claims.hpp"
 #include "common/logging.hpp"
@@ -28,7 +33,8 @@ HttpResponse error_response(int status, std::string_view code, std::string_view 
 {
     HttpResponse response;
     response.status = status;
-    response.body = nlohmann::json{{"Code", code}, {"Message", message}}.dump();
+    response.body = nlohmann::json{{"Code", code}, {"Message", message}}.dump(
+        -1, ' ', false, nlohmann::json::error_handler_t::replace);
     response.headers.emplace_back("Cache-Control", "no-store");
     return response;
 }
@@ -43,10 +49,13 @@ Route route_of(std::string_view path)
     return Route::other;
 }
 
-unsigned loop_threads(Routes routes)
+unsigned loop_threads(Routes routes, unsigned configured)
 {
-    // Enough loops to use the cores a sidecar gets, no more: each is a thread.
-    return routes == Routes::probes_only ? 1U : std::clamp(std::thread::hardware_concurrency(), 1U, 4U);
+    // Enough loops to use the CPUs the sidecar may use, no more: each is a thread.
+    if (routes == Routes::probes_only) {
+        return 1U;
+    }
+    return configured != 0 ? configured : std::clamp(cpu_budget().usable, 1U, 4U);
 }
 
 }  // namespace
@@ -67,8 +76,9 @@ struct CredentialServer::Impl {
         EventHttpServerOptions out;
         out.host = settings.host;
         out.port = settings.port;
-        out.threads = loop_threads(routes);
+        out.threads = loop_threads(routes, settings.loops);
         out.max_connections = settings.max_connections;
+        out.keep_alive = routes == Routes::all;
         out.park_limit = settings.startup_wait;
         return out;
     }
@@ -97,7 +107,9 @@ struct CredentialServer::Impl {
             if (auto refused = refuse_caller(request)) {
                 return refused;
             }
-            return HttpResponse{200, "application/json", status().dump(2) + "\n", {{"Cache-Control", "no-store"}}};
+            return HttpResponse{200, "application/json",
+                                status().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
+                                {{"Cache-Control", "no-store"}}};
         case Route::healthz:
             if (!context.loops_alive()) {
                 return error_response(503, "Unhealthy", "a background loop has stopped making progress");

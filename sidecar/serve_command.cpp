@@ -1,8 +1,11 @@
 // `cwcreds serve`: wires the token source, watcher, refresher and server
 // together, runs each loop on its own thread, and shuts them down in order
 // when SIGTERM or SIGINT arrives.
+#include <algorithm>
 #include <thread>
 
+#include "common/cpu_budget.hpp"
+#include "common/descriptor_limit.hpp"
 #include "common/duration.hpp"
 #include "common/logging.hpp"
 #include "sidecar/commands.hpp"
@@ -15,12 +18,38 @@ namespace cw {
 
 namespace {
 
+// Descriptors kept for everything but client connections: stdio, listeners,
+// epoll and eventfds, inotify, libcurl's sockets and resolver, token reads.
+// Idle, the sidecar holds 13.
+constexpr std::size_t k_reserved_descriptors = 32;
+constexpr std::size_t k_probe_connections = 64;  // kubelet and a scraper, not a crowd
+constexpr unsigned k_max_loops = 4;
+
 std::string_view mode_name(ExchangeMode mode)
 {
     return mode == ExchangeMode::oidc ? "oidc" : "container-credentials";
 }
 
-void log_startup(const Config& config, int port, int probe_port)
+// The server's size: loops from the CPUs this process may use, connection
+// caps from the descriptors it may open.
+void log_sizing(const Config& config, const CpuBudget& cpus, const ServerSettings& server,
+                std::uint64_t descriptor_limit, const ConnectionCaps& caps)
+{
+    log_event(spdlog::level::info, "server sized",
+              {{"loops", server.loops},
+               {"cpus_allowed", cpus.affinity_cpus},
+               {"cpu_quota", cpus.quota_cpus ? std::to_string(*cpus.quota_cpus).substr(0, 4) : "none"},
+               {"descriptor_limit", std::to_string(descriptor_limit)}});
+    if (caps.lowered) {
+        log_event(spdlog::level::warn, "--max-connections lowered to fit the descriptor limit",
+                  {{"max_connections", static_cast<long>(caps.main)},
+                   {"requested", static_cast<long>(config.server.max_connections)},
+                   {"probe_connections", static_cast<long>(caps.probes)},
+                   {"descriptor_limit", std::to_string(descriptor_limit)}});
+    }
+}
+
+void log_startup(const Config& config, const ServerSettings& server, int port, int probe_port)
 {
     log_event(spdlog::level::info, "cwcreds starting",
               {{"version", CWCREDS_VERSION},
@@ -33,7 +62,7 @@ void log_startup(const Config& config, int port, int probe_port)
                {"expiry_margin", format_duration(config.refresh.expiry_margin)},
                {"retry", format_duration(config.refresh.retry_initial) + ".." + format_duration(config.refresh.retry_max)},
                {"token_poll", format_duration(config.token_poll)},
-               {"max_connections", static_cast<long>(config.server.max_connections)}});
+               {"max_connections", static_cast<long>(server.max_connections)}});
     if (config.server.allow_unauthenticated) {
         log_event(spdlog::level::warn, "serving callers without checking Authorization (--allow-unauthenticated)");
     }
@@ -52,6 +81,17 @@ int run_serve(const Config& config)
 {
     // 1. Signals become an event main waits for; threads inherit the mask.
     ShutdownSignal::block();
+
+    // 1b. Size the server from what this process may use: descriptors (soft
+    // limit raised to the hard one) and CPUs (affinity and cgroup quota).
+    const std::uint64_t descriptor_limit = raise_descriptor_limit();
+    const ConnectionCaps caps =
+        fit_connection_caps(config.server.max_connections, config.server.probe_host.empty() ? 0 : k_probe_connections,
+                            descriptor_limit, k_reserved_descriptors);
+    const CpuBudget cpus = cpu_budget();
+    ServerSettings server_settings = config.server;
+    server_settings.max_connections = caps.main;
+    server_settings.loops = std::min(cpus.usable, k_max_loops);
 
     // 2. The token, and the caller token if it is a different file.
     TokenSource tokens{config.token_file};
@@ -83,19 +123,20 @@ int run_serve(const Config& config)
                                     return now - refresher.heartbeat() < allowance &&
                                            now - watcher.heartbeat() < allowance;
                                 }};
-    CredentialServer server{context, config.server};
+    CredentialServer server{context, server_settings};
     const int port = server.bind();
     std::unique_ptr<CredentialServer> probes;
     int probe_port = 0;
     if (!config.server.probe_host.empty()) {
-        ServerSettings probe_settings = config.server;
+        ServerSettings probe_settings = server_settings;
         probe_settings.host = config.server.probe_host;
         probe_settings.port = config.server.probe_port;
-        probe_settings.max_connections = 64;  // kubelet and a scraper, not a crowd
+        probe_settings.max_connections = caps.probes;
         probes = std::make_unique<CredentialServer>(context, probe_settings, Routes::probes_only);
         probe_port = probes->bind();
     }
-    log_startup(config, port, probe_port);
+    log_startup(config, server_settings, port, probe_port);
+    log_sizing(config, cpus, server_settings, descriptor_limit, caps);
 
     refresher.set_listener([&server] { server.wake(); });
 

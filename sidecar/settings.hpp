@@ -38,6 +38,7 @@ struct ServerSettings {
     bool allow_unauthenticated = false;
     Millis startup_wait{800};
     std::size_t max_connections = 1024;
+    unsigned loops = 0;  // event loops of the main listener; 0: one per usable CPU, at most 4
 };
 
 }  // namespace cw

@@ -44,9 +44,9 @@ public:
 // stepped once (or not at all).
 class ServerRig {
 public:
-    explicit ServerRig(bool fail = false, bool step = true, cw::Routes routes = cw::Routes::all)
-        : m_token_file(m_dir.write("token", "caller-token")),
-          m_tokens(m_token_file),
+    explicit ServerRig(bool fail = false, bool step = true, cw::Routes routes = cw::Routes::all,
+                       const std::string& token_name = "token")
+        : m_token_file(m_dir.write(token_name, "caller-token")), m_tokens(m_token_file),
           m_refresher(m_exchanger, m_tokens, {}, m_metrics),
           m_server(cw::ServerContext{m_refresher, m_tokens, m_tokens, m_metrics, m_upstream,
                                      std::chrono::system_clock::now(), [] { return true; }},
@@ -239,6 +239,29 @@ TEST_SUITE("sidecar::CredentialServer")
         CHECK(text.find("cwcreds_ready 1") != std::string::npos);
         CHECK(text.find("cwcreds_credentials_expires_in_seconds 8") != std::string::npos);  // 899.x s
         CHECK(text.find("CWAKIAEXAMPLE1234567") == std::string::npos);
+    }
+
+    TEST_CASE("/v1/status answers when the token file's path is not UTF-8")
+    {
+        // A path is bytes; the JSON shows U+FFFD where they are not UTF-8.
+        ServerRig rig{false, true, cw::Routes::all, "token-\xff\xfe"};
+        auto response = rig.client().Get("/v1/status", k_auth);
+        REQUIRE(response);
+        CHECK(response->status == 200);
+        const auto status = nlohmann::json::parse(response->body);
+        CHECK(status["token"]["file"].get<std::string>().find("token-\xEF\xBF\xBD") != std::string::npos);
+        CHECK(rig.client().Get("/v1/credentials", k_auth)->status == 200);
+    }
+
+    TEST_CASE("the probe listener closes each connection after its answer")
+    {
+        // kubelet opens a connection per probe; none can camp on a probe slot.
+        ServerRig rig{false, true, cw::Routes::probes_only};
+        auto client = rig.client();
+        auto response = client.Get("/healthz");
+        REQUIRE(response);
+        CHECK(response->status == 200);
+        CHECK(response->get_header_value("Connection") == "close");
     }
 
     TEST_CASE("the probe listener never serves credentials or status")

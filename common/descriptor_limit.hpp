@@ -1,0 +1,31 @@
+// File descriptors: take what the hard limit allows, and keep connection
+// caps under what is really available.
+//
+// Containers often start with a soft RLIMIT_NOFILE of 1024 under a much
+// higher hard limit; raising the soft limit is free and unprivileged. Caps
+// above what remains once the process's own descriptors are counted would
+// not be caps at all: accept4 would fail with EMFILE first, and so would
+// libcurl's sockets and the token file's reads.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace cw {
+
+// Raises the soft RLIMIT_NOFILE to the hard limit; returns the soft limit
+// now in force.
+std::uint64_t raise_descriptor_limit();
+
+struct ConnectionCaps {
+    std::size_t main = 0;
+    std::size_t probes = 0;
+    bool lowered = false;  // the wanted caps did not fit
+};
+
+// Caps for a main and a probe listener (probes 0: none) that fit in `limit`
+// descriptors once `reserved` are kept for everything else. When they do not
+// fit, the probe listener keeps an eighth (at least one), the main one the rest.
+ConnectionCaps fit_connection_caps(std::size_t main, std::size_t probes, std::uint64_t limit, std::size_t reserved);
+
+}  // namespace cw

@@ -1,0 +1,313 @@
+"""Neighbours that take resources rather than send bad requests: a process
+that uses up the sidecar's descriptors, sockets camping on every connection
+slot (main and probe listener), clients that pipeline and never read, 2,000
+requests in one write, and a token path that is not UTF-8.
+
+What must hold: a normal caller is still answered (credentials, probes), the
+sidecar does not spin, its memory stays under the container's memory request,
+and it never crashes. CPU time and RSS figures are printed for the notes;
+only the RSS bound that README states is asserted.
+"""
+
+import os
+import re
+import socket
+import stat
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+import cwtest  # noqa: E402,F401
+
+import itest  # noqa: E402
+from itest import await_condition  # noqa: E402
+
+# README "Resource bounds": the resident set stays under the sidecar
+# container's memory request in manifests/ (32Mi). Asserted here because it is
+# the bound a user relies on when setting that request; before buffers were
+# bounded, 100 clients that never read took the sidecar to ~48 MiB.
+RSS_BOUND_MIB = 32
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far (/proc/PID/stat)."""
+    text = Path("/proc/%d/stat" % pid).read_text()
+    fields = text.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+def rss_mib(pid):
+    for line in Path("/proc/%d/status" % pid).read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def sanitized(pid):
+    maps = Path("/proc/%d/maps" % pid).read_text()
+    return any(name in maps for name in ("libasan", "libtsan", "libubsan", "liblsan"))
+
+
+def accepted_and_read(pid, port):
+    """Connections on `port` the process has accepted and read everything
+    from (/proc/net/tcp: its socket's receive queue is empty)."""
+    inodes = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        parts = line.split()
+        local_port = int(parts[1].rsplit(":", 1)[1], 16)
+        receive_queue = int(parts[4].split(":")[1], 16)
+        if parts[9] in inodes and local_port == port and parts[3] == "01" and receive_queue == 0:
+            count += 1
+    return count
+
+
+def note(text):
+    sys.stderr.write("  [figure] %s\n" % text)
+
+
+def connect(port, timeout=5.0):
+    return socket.create_connection(("127.0.0.1", port), timeout=timeout)
+
+
+def read_answers(sock, count, timeout=5.0):
+    """Reads until `count` answers (by Content-Length) or EOF/timeout; returns them."""
+    sock.settimeout(timeout)
+    data = b""
+    answers = []
+    while len(answers) < count:
+        head_end = data.find(b"\r\n\r\n")
+        if head_end >= 0:
+            head = data[:head_end]
+            match = re.search(rb"(?i)content-length:\s*(\d+)", head)
+            length = int(match.group(1)) if match else 0
+            if len(data) >= head_end + 4 + length:
+                answers.append(data[:head_end + 4 + length])
+                data = data[head_end + 4 + length:]
+                continue
+        try:
+            chunk = sock.recv(65536)
+        except (socket.timeout, OSError):
+            break
+        if not chunk:
+            break
+        data += chunk
+    return answers
+
+
+def ask(port, path, token=None, keep_alive=True):
+    """One request on a fresh connection; returns (socket, status or None)."""
+    sock = connect(port)
+    headers = "Host: 127.0.0.1\r\n"
+    if token is not None:
+        headers += "Authorization: %s\r\n" % token
+    if not keep_alive:
+        headers += "Connection: close\r\n"
+    sock.sendall(("GET %s HTTP/1.1\r\n%s\r\n" % (path, headers)).encode())
+    answers = read_answers(sock, 1)
+    status = int(answers[0].split(b" ", 2)[1]) if answers else None
+    return sock, status
+
+
+class Neighbours(itest.TestCase):
+
+    def start(self, extra=(), bin=None, token_file=None):
+        if getattr(self, "world", None) is None:
+            self.world = self.env()
+        self.token = self.world.write_token()
+        args = self.world.args(extra=list(extra), log_level="info", token_file=token_file)
+        if bin is None:
+            self.sc = self.world.sidecar(args)
+        else:
+            self.sc = cwtest.Sidecar(args, bin=bin)
+            self.world.sidecars.append(self.sc)
+            self.addCleanup(itest.stop_quietly, self.sc)
+            self.sc.start(wait_ready=True)
+        return self.sc
+
+    def hold(self, sockets):
+        self.addCleanup(lambda: [s.close() for s in sockets])
+        return sockets
+
+    def assert_served(self, port, what):
+        sock, status = ask(port, "/v1/credentials", token=self.token, keep_alive=False)
+        sock.close()
+        self.assertEqual(status, 200, "%s: a normal caller was not answered" % what)
+
+    # -- descriptors --------------------------------------------------------
+
+    def test_a_64_descriptor_limit_lowers_the_cap_and_callers_are_still_served(self):
+        # `ulimit -n 64` (soft and hard) before exec, as a tight container would.
+        wrapper = self.world_dir() / "ulimit-64.sh"
+        wrapper.write_text('#!/bin/sh\nulimit -n 64 || exit 99\nexec "%s" "$@"\n' % cwtest.cwcreds_bin())
+        wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+        sc = self.start(bin=wrapper)
+        line = sc.wait_for_log(r"--max-connections lowered to fit the descriptor limit")
+        self.assertRegex(line, r"max_connections=32\b")
+        self.assertRegex(line, r"descriptor_limit=64\b")
+        # 100 keep-alive callers that asked once: more than the descriptors allow.
+        campers = self.hold([])
+        for index in range(100):
+            sock, status = ask(sc.port, "/healthz")
+            campers.append(sock)
+            self.assertEqual(status, 200, "caller #%d was not answered" % index)
+        before = cpu_seconds(sc.pid)
+        self.assert_served(sc.port, "with 100 connections held under a 64-descriptor limit")
+        time.sleep(2)  # a window for the figure only: a spinning loop burns it all
+        note("64 descriptors, 100 held connections: CPU %.2f s in 2 s" % (cpu_seconds(sc.pid) - before))
+        self.assertIsNone(sc.returncode)
+
+    def test_when_descriptors_run_out_accepting_pauses_and_resumes(self):
+        sc = self.start()
+        # 40 callers mid-request (half a head each, read by the sidecar):
+        # none is idle, so none gives its descriptor up to a newcomer.
+        held = self.hold([])
+        for _ in range(40):
+            sock = connect(sc.port)
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            held.append(sock)
+        await_condition(lambda: accepted_and_read(sc.pid, sc.port) == 40, timeout=10,
+                        what="the sidecar to accept and read all 40")
+        # Then the limit drops to the descriptors in use: the next accept4
+        # fails with EMFILE while the connection cap (1024) is far away.
+        import resource  # noqa: PLC0415 - only this test needs it
+        in_use = max(int(fd) for fd in os.listdir("/proc/%d/fd" % sc.pid)) + 1
+        resource.prlimit(sc.pid, resource.RLIMIT_NOFILE, (in_use, in_use))
+        waiting = self.hold([connect(sc.port) for _ in range(10)])
+        for sock in waiting:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        sc.wait_for_log(r"cannot accept connections .*reason=\"?Too many open files")
+        before = cpu_seconds(sc.pid)
+        time.sleep(2)  # a window for the figure only: a loop woken at once burns it all
+        note("EMFILE with 10 connections waiting: CPU %.2f s in 2 s" % (cpu_seconds(sc.pid) - before))
+        self.assertEqual(len(re.findall(r"cannot accept connections", sc.log_text())), 1,
+                         "logged once per episode, not per wake-up")
+        # Descriptors come back: the waiting connections are answered.
+        for sock in held:
+            sock.close()
+        for index, sock in enumerate(waiting):
+            answers = read_answers(sock, 1)
+            self.assertTrue(answers and answers[0].startswith(b"HTTP/1.1 200 "), "waiting caller #%d" % index)
+        sc.wait_for_log(r"accepting connections again")
+
+    def test_when_descriptors_run_out_idle_connections_make_room(self):
+        sc = self.start()
+        import resource  # noqa: PLC0415 - only this test needs it
+        resource.prlimit(sc.pid, resource.RLIMIT_NOFILE, (64, 64))
+        # Keep-alive callers that asked once, more than the descriptors allow:
+        # each newcomer takes the descriptor of the one idle longest.
+        held = self.hold([])
+        for index in range(100):
+            sock, status = ask(sc.port, "/healthz")
+            held.append(sock)
+            self.assertEqual(status, 200, "caller #%d was not answered" % index)
+        self.assert_served(sc.port, "with 100 connections held under a 64-descriptor limit")
+
+    # -- slot camping -------------------------------------------------------
+
+    def test_campers_on_every_slot_do_not_lock_out_a_new_caller(self):
+        sc = self.start(extra=["--max-connections", "16"])
+        campers = self.hold([ask(sc.port, "/healthz")[0] for _ in range(16)])
+        silent = self.hold([connect(sc.port) for _ in range(16)])
+        self.assertEqual(len(campers) + len(silent), 32)
+        for attempt in range(5):
+            self.assert_served(sc.port, "caller #%d with every slot camped on" % attempt)
+
+    def test_64_campers_on_the_probe_listener_do_not_fail_probes(self):
+        sc = self.start(extra=["--probe-listen", "127.0.0.1:0"])
+        line = sc.wait_for_log(r"probes listening")
+        probe_port = int(re.search(r"probe_address=127\.0\.0\.1:(\d+)", line).group(1))
+        # Each asks /healthz once and keeps its socket, as a hostile pod would.
+        campers = []
+        for _ in range(64):
+            sock, status = ask(probe_port, "/healthz")
+            self.assertEqual(status, 200)
+            campers.append(sock)
+        self.hold(campers)
+        silent = self.hold([connect(probe_port) for _ in range(64)])
+        self.assertEqual(len(silent), 64)
+        failures = 0
+        for _ in range(20):  # kubelet: a new connection per probe
+            sock, status = ask(probe_port, "/healthz")
+            sock.close()
+            failures += status != 200
+        note("probe listener, 64 camping + 64 silent sockets: %d of 20 probes failed" % failures)
+        self.assertEqual(failures, 0)
+
+    # -- buffers ------------------------------------------------------------
+
+    def test_clients_that_pipeline_and_never_read_stay_within_the_memory_request(self):
+        sc = self.start()
+        baseline = rss_mib(sc.pid)
+        request = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 70
+        hogs = []
+        for _ in range(100):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.settimeout(5)
+            sock.connect(("127.0.0.1", sc.port))
+            sock.sendall(request)
+            hogs.append(sock)
+        self.hold(hogs)
+        # The sidecar answers until each hog's socket is full; wait for its CPU to settle.
+        previous = -1.0
+        def settled():
+            nonlocal previous
+            now = cpu_seconds(sc.pid)
+            done = now == previous
+            previous = now
+            return done
+        await_condition(settled, timeout=30, interval=0.3, what="the sidecar to stop answering the hogs")
+        peak = rss_mib(sc.pid)
+        note("100 clients pipelining 70 GET /metrics, never reading: RSS %.1f -> %.1f MiB" % (baseline, peak))
+        self.assert_served(sc.port, "with 100 clients that never read")
+        if not sanitized(sc.pid):
+            self.assertLess(peak, RSS_BOUND_MIB)
+
+    def test_2000_requests_in_one_write_are_all_answered(self):
+        sc = self.start()
+        sock = connect(sc.port)
+        self.hold([sock])
+        # Short requests, longer answers (404 JSON): the answers to what one
+        # read brings in are more than the sidecar queues for one client.
+        sock.sendall(b"GET /x HTTP/1.1\r\n\r\n" * 2000)
+        answers = read_answers(sock, 2000)
+        note("2,000 pipelined GET /x: %d answers" % len(answers))
+        self.assertEqual(len(answers), 2000)
+        self.assertTrue(all(answer.startswith(b"HTTP/1.1 404 ") for answer in answers))
+
+    # -- a path that is not UTF-8 -------------------------------------------
+
+    def test_a_token_path_that_is_not_utf8_is_shown_not_fatal(self):
+        self.world = self.env()
+        self.token = self.world.write_token()
+        # Bytes that are not UTF-8 in a directory name (os.fsdecode keeps them).
+        odd = self.world.tmp / os.fsdecode(b"tokens-\xff\xfe")
+        odd.mkdir()
+        token_file = odd / "oidc-token"
+        token_file.write_text(self.token)
+        sc = self.world.sidecar(self.world.args(token_file=token_file, log_level="info"))
+        response = sc.get("/v1/status", token=self.token)
+        self.assertEqual(response.status, 200, response.body)
+        data = itest.body_json(response)
+        self.assertIn("tokens-\ufffd\ufffd", data["token"]["file"])
+        self.assertEqual(sc.get("/healthz").status, 200)
+        self.assertIsNone(sc.returncode)
+
+    def world_dir(self):
+        if getattr(self, "world", None) is None:
+            self.world = self.env()
+        return self.world.tmp
+
+
+if __name__ == "__main__":
+    itest.main()
