@@ -152,7 +152,8 @@ private:
                     {"oidcToken", token},
                     {"attributes", {{"name", "cwcreds"}}},
                 }
-                    .dump();
+                    // An --org-id that is not UTF-8 must not throw on the refresher thread.
+                    .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
             append_header("Content-Type: application/json");
             curl_easy_setopt(easy.get(), CURLOPT_POSTFIELDS, request_body.c_str());
             curl_easy_setopt(easy.get(), CURLOPT_POSTFIELDSIZE, static_cast<long>(request_body.size()));

@@ -12,12 +12,15 @@ namespace {
 // Projected tokens are a few KiB; anything this large is not one.
 constexpr std::size_t k_max_token_bytes = 64 * 1024;
 
-// The token goes verbatim into an HTTP header: a line break inside it would
-// let the file inject headers, and botocore refuses such values anyway.
-bool has_control_characters(const std::string& token)
+// The token goes verbatim into an HTTP header and a JSON body: a line break
+// inside it would let the file inject headers (botocore refuses such values
+// anyway), and bytes that are not ASCII are no JWT and no valid JSON string.
+bool has_control_or_non_ascii(const std::string& token)
 {
-    return std::any_of(token.begin(), token.end(),
-                       [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7F; });
+    return std::any_of(token.begin(), token.end(), [](char c) {
+        const auto byte = static_cast<unsigned char>(c);
+        return byte < 0x20 || byte >= 0x7F;
+    });
 }
 
 std::optional<SystemTime> expiry_of(const std::string& token)
@@ -48,8 +51,8 @@ TokenChange TokenSource::reload()
         std::string text = trim_trailing_whitespace(std::get<std::string>(std::move(content)));
         if (text.empty()) {
             problem = "file is empty";
-        } else if (has_control_characters(text)) {
-            problem = "file contains a line break or control character inside the token";
+        } else if (has_control_or_non_ascii(text)) {
+            problem = "file contains a line break, control character or non-ASCII byte inside the token";
         } else {
             token = std::move(text);
         }

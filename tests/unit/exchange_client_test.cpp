@@ -275,4 +275,19 @@ TEST_SUITE("sidecar::ExchangeClient")
         CHECK(result.detail == "Expiration is more than 12 h away: is the upstream's Date wrong?");
         CHECK_FALSE(result.credentials);
     }
+
+    TEST_CASE("an org id that is not UTF-8 is sent replaced, not thrown on the refresher thread")
+    {
+        LocalUpstream upstream;
+        std::string org_id;
+        upstream.server().Post("/exchange", [&](const httplib::Request& req, httplib::Response& res) {
+            org_id = nlohmann::json::parse(req.body)["orgId"].get<std::string>();
+            res.status = 403;
+        });
+        auto settings = upstream.settings(cw::ExchangeMode::oidc);
+        settings.org_id = "org\xff";
+        const auto result = cw::make_exchange_client(settings)->exchange(k_token);
+        CHECK(result.outcome == cw::ExchangeOutcome::rejected);
+        CHECK(org_id == "org\xEF\xBF\xBD");  // U+FFFD
+    }
 }

@@ -61,6 +61,10 @@ TEST_SUITE("sidecar::TokenSource")
         cw::TokenSource broken{dir.write("broken", "abc\r\nInjected: header")};
         CHECK(broken.reload() == cw::TokenChange::unavailable);
         CHECK(broken.problem().find("line break") != std::string::npos);
+        // Not ASCII: no JWT, and it would not survive the JSON body of an oidc exchange.
+        cw::TokenSource binary{dir.write("binary", "eyJhbGciOi\xff\xfe.payload.sig")};
+        CHECK(binary.reload() == cw::TokenChange::unavailable);
+        CHECK(binary.problem().find("non-ASCII") != std::string::npos);
     }
 
     TEST_CASE("a file that vanishes keeps the last good token for the next exchange")
