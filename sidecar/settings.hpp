@@ -40,4 +40,12 @@ struct ServerSettings {
     std::size_t max_connections = 1024;
 };
 
+// EC2 instance metadata (IMDSv2) for clients that know nothing else.
+struct ImdsSettings {
+    bool enabled = false;     // on the main listener
+    std::string listen_host;  // empty: no IMDS-only listener
+    std::uint16_t listen_port = 0;
+    std::string region;  // empty: placement paths answer 404
+};
+
 }  // namespace cw

@@ -15,14 +15,16 @@ constexpr std::size_t k_max_token_bytes = 64 * 1024;
 // let the file inject headers, and botocore refuses such values anyway.
 bool has_control_characters(const std::string& token)
 {
-    return std::any_of(token.begin(), token.end(), [](char c) {
-        return static_cast<unsigned char>(c) < 0x20 || c == 0x7F;
-    });
+    return std::any_of(token.begin(), token.end(),
+                       [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7F; });
 }
 
 }  // namespace
 
-TokenSource::TokenSource(std::filesystem::path file, const Clock& clock) : m_file(std::move(file)), m_clock(clock) {}
+TokenSource::TokenSource(std::filesystem::path file, const Clock& clock, TokenRules rules)
+    : m_file(std::move(file)), m_clock(clock), m_rules(rules)
+{
+}
 
 void TokenSource::set_listener(std::function<void()> listener)
 {
@@ -33,6 +35,7 @@ TokenChange TokenSource::reload()
 {
     std::optional<std::string> token;
     std::string problem;
+    ++m_reads;
     auto content = read_small_file(m_file, k_max_token_bytes);
     if (auto* error = std::get_if<FileError>(&content)) {
         problem = error->reason;
@@ -42,6 +45,8 @@ TokenChange TokenSource::reload()
             problem = "file is empty";
         } else if (has_control_characters(text)) {
             problem = "file contains a line break or control character inside the token";
+        } else if (text.size() < m_rules.min_length) {
+            problem = "shorter than " + std::to_string(m_rules.min_length) + " characters";
         } else {
             token = std::move(text);
         }
@@ -58,7 +63,7 @@ TokenChange TokenSource::reload()
         }
         m_problem.clear();
         if (token != m_current) {
-            m_previous_digest = m_current_digest;
+            m_previous_digest = m_rules.accept_previous ? m_current_digest : std::nullopt;
             m_current_digest = sha256(*token);
             m_current = std::move(token);
             m_last_change = m_clock.now();

@@ -6,6 +6,8 @@
 // than the sidecar are both accepted. TokenWatcher decides when to reload.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <mutex>
@@ -19,9 +21,18 @@ namespace cw {
 
 enum class TokenChange { unchanged, changed, unavailable };
 
+// How a file is judged. The pod's token keeps its previous value acceptable
+// (callers and sidecar read a rotation at slightly different moments); a
+// static caller token (a mounted Secret) does not, so that replacing the
+// Secret revokes the old value at once.
+struct TokenRules {
+    std::size_t min_length = 1;
+    bool accept_previous = true;
+};
+
 class TokenSource {
 public:
-    explicit TokenSource(std::filesystem::path file, const Clock& clock = real_clock());
+    explicit TokenSource(std::filesystem::path file, const Clock& clock = real_clock(), TokenRules rules = {});
 
     // Re-reads the file. On a change, the listener runs (outside the lock).
     TokenChange reload();
@@ -44,9 +55,14 @@ public:
 
     [[nodiscard]] const std::filesystem::path& file() const { return m_file; }
 
+    // How many times the file has been read, for tests and rate limits.
+    [[nodiscard]] std::uint64_t reads() const { return m_reads.load(); }
+
 private:
     const std::filesystem::path m_file;
     const Clock& m_clock;
+    const TokenRules m_rules;
+    std::atomic<std::uint64_t> m_reads{0};
     std::function<void()> m_listener;
 
     mutable std::mutex m_mutex;
