@@ -18,7 +18,7 @@ namespace cw {
 
 struct HttpRequestHead {
     std::string method;
-    std::string path;       // the target without its query string
+    std::string path;  // the target without its query string
     int minor_version = 1;  // HTTP/1.<minor>
     bool has_authorization = false;
     std::string authorization;  // trimmed of surrounding whitespace

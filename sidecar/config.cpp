@@ -389,7 +389,7 @@ void validate(Config& config)
     if (url->scheme == "http" && !is_loopback_host(url->host)) {
         throw ConfigError{
             "--endpoint: http:// is allowed only for loopback hosts; the token would cross the "
-            "network in clear text (use https://)"};
+                          "network in clear text (use https://)"};
     }
     if (config.command != Command::serve) {
         return;
@@ -412,14 +412,14 @@ void validate(Config& config)
 std::string_view command_name(Command command)
 {
     switch (command) {
-        case Command::serve:
-            return "serve";
-        case Command::exchange:
-            return "exchange";
-        case Command::credential_process:
-            return "credential-process";
-        case Command::inspect:
-            return "inspect";
+    case Command::serve:
+        return "serve";
+    case Command::exchange:
+        return "exchange";
+    case Command::credential_process:
+        return "credential-process";
+    case Command::inspect:
+        return "inspect";
     }
     return "serve";
 }

@@ -65,10 +65,10 @@ struct CredentialServer::Impl {
           caller_auth(context.client_tokens, callers.accepted_tokens),
           server(
               options(), [this](const HttpRequestHead& request, bool final) { return handle(request, final); },
-              [this](const HttpRequestHead* request, const HttpResponse& response) {
-                  context.metrics.count_request(request != nullptr ? route_of(request->path) : Route::other,
-                                                response.status);
-              })
+                 [this](const HttpRequestHead* request, const HttpResponse& response) {
+                     context.metrics.count_request(request != nullptr ? route_of(request->path) : Route::other,
+                                                   response.status);
+                 })
     {
     }
 
@@ -104,29 +104,29 @@ struct CredentialServer::Impl {
             return response;
         }
         switch (route) {
-            case Route::credentials:
-                return credentials(request, final);
-            case Route::status:
+        case Route::credentials:
+            return credentials(request, final);
+        case Route::status:
                 if (auto caller = authenticate(request); auto* refused = std::get_if<HttpResponse>(&caller)) {
                     return std::move(*refused);
-                }
-                return HttpResponse{200, "application/json", status().dump(2) + "\n", {{"Cache-Control", "no-store"}}};
-            case Route::healthz:
-                if (!context.loops_alive()) {
-                    return error_response(503, "Unhealthy", "a background loop has stopped making progress");
-                }
-                return HttpResponse{200, "application/json", R"({"status":"ok"})", {}};
-            case Route::readyz:
-                if (!context.refresher.servable()) {
-                    return error_response(503, "NotReady", "no unexpired credentials held");
-                }
-                return HttpResponse{200, "application/json", R"({"status":"ready"})", {}};
-            case Route::metrics:
+            }
+            return HttpResponse{200, "application/json", status().dump(2) + "\n", {{"Cache-Control", "no-store"}}};
+        case Route::healthz:
+            if (!context.loops_alive()) {
+                return error_response(503, "Unhealthy", "a background loop has stopped making progress");
+            }
+            return HttpResponse{200, "application/json", R"({"status":"ok"})", {}};
+        case Route::readyz:
+            if (!context.refresher.servable()) {
+                return error_response(503, "NotReady", "no unexpired credentials held");
+            }
+            return HttpResponse{200, "application/json", R"({"status":"ready"})", {}};
+        case Route::metrics:
                 return HttpResponse{
                     200, "text/plain; version=0.0.4; charset=utf-8", context.metrics.render(metrics_state()), {}};
-            case Route::other:
+        case Route::other:
             case Route::imds:  // only with --imds, handled above
-                break;
+            break;
         }
         return error_response(404, "NotFound", "no such path");
     }
@@ -171,7 +171,7 @@ struct CredentialServer::Impl {
         }
         const auto& refused = std::get<CallerRefusal>(verdict);
         return error_response(refused.status, refused.code, refused.message);
-    }
+        }
 
     HttpResponse imds(const HttpRequestHead& request)
     {

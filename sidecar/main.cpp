@@ -82,17 +82,15 @@ int main(int argc, char** argv)
     }
 
     // 3. Logging, then the command; fatal errors exit 1.
-    cw::setup_logging(config.log_format, command == cw::Command::serve
-                                             ? config.log_level
-                                             : std::max(config.log_level, spdlog::level::warn));
+    cw::setup_logging(config.log_format, command == cw::Command::serve ? config.log_level : std::max(config.log_level, spdlog::level::warn));
     try {
         switch (command) {
-            case cw::Command::serve:
-                return cw::run_serve(config);
-            case cw::Command::inspect:
-                return cw::run_inspect(config);
-            default:
-                return cw::run_exchange(config);
+        case cw::Command::serve:
+            return cw::run_serve(config);
+        case cw::Command::inspect:
+            return cw::run_inspect(config);
+        default:
+            return cw::run_exchange(config);
         }
     } catch (const cw::ConfigError& error) {
         // Found while starting (an accepted token file unusable): still a configuration mistake.

@@ -42,18 +42,18 @@ void sample(std::string& out, std::string_view name, double value, std::string_v
 std::string_view route_path(Route route)
 {
     switch (route) {
-        case Route::credentials:
-            return "/v1/credentials";
-        case Route::status:
-            return "/v1/status";
-        case Route::healthz:
-            return "/healthz";
-        case Route::readyz:
-            return "/readyz";
-        case Route::metrics:
-            return "/metrics";
-        case Route::other:
-            return "other";
+    case Route::credentials:
+        return "/v1/credentials";
+    case Route::status:
+        return "/v1/status";
+    case Route::healthz:
+        return "/healthz";
+    case Route::readyz:
+        return "/readyz";
+    case Route::metrics:
+        return "/metrics";
+    case Route::other:
+        return "other";
         case Route::imds:
             return "/latest";
     }
@@ -78,16 +78,16 @@ std::string_view caller_kind_name(CallerKind kind)
 std::string_view exchange_kind_name(ExchangeKind kind)
 {
     switch (kind) {
-        case ExchangeKind::ok:
-            return "ok";
-        case ExchangeKind::rejected:
-            return "rejected";
-        case ExchangeKind::retryable:
-            return "retryable";
-        case ExchangeKind::malformed:
-            return "malformed";
-        case ExchangeKind::token_unavailable:
-            return "token-unavailable";
+    case ExchangeKind::ok:
+        return "ok";
+    case ExchangeKind::rejected:
+        return "rejected";
+    case ExchangeKind::retryable:
+        return "retryable";
+    case ExchangeKind::malformed:
+        return "malformed";
+    case ExchangeKind::token_unavailable:
+        return "token-unavailable";
     }
     return "unknown";
 }

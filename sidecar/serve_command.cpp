@@ -51,17 +51,17 @@ void log_startup(const Config& config, int port, int probe_port)
 {
     log_event(
         spdlog::level::info, "cwcreds starting",
-        {{"version", CWCREDS_VERSION},
-         {"exchange", mode_name(config.upstream.mode)},
-         {"endpoint", config.upstream.endpoint},
-         {"token_file", config.token_file.string()},
-         {"client_token_file", config.client_token_file.string()},
-         {"duration", format_duration(config.upstream.duration)},
-         {"refresh_fraction", std::to_string(config.refresh.refresh_fraction).substr(0, 4)},
-         {"expiry_margin", format_duration(config.refresh.expiry_margin)},
-         {"retry", format_duration(config.refresh.retry_initial) + ".." + format_duration(config.refresh.retry_max)},
-         {"token_poll", format_duration(config.token_poll)},
-         {"max_connections", static_cast<long>(config.server.max_connections)}});
+              {{"version", CWCREDS_VERSION},
+               {"exchange", mode_name(config.upstream.mode)},
+               {"endpoint", config.upstream.endpoint},
+               {"token_file", config.token_file.string()},
+               {"client_token_file", config.client_token_file.string()},
+               {"duration", format_duration(config.upstream.duration)},
+               {"refresh_fraction", std::to_string(config.refresh.refresh_fraction).substr(0, 4)},
+               {"expiry_margin", format_duration(config.refresh.expiry_margin)},
+               {"retry", format_duration(config.refresh.retry_initial) + ".." + format_duration(config.refresh.retry_max)},
+               {"token_poll", format_duration(config.token_poll)},
+               {"max_connections", static_cast<long>(config.server.max_connections)}});
     for (const auto& file : config.accept_token_files) {
         log_event(spdlog::level::info, "also accepting callers presenting a token file", {{"file", file.string()}});
     }

@@ -121,7 +121,7 @@ nlohmann::json status_report(const StatusInputs& in)
     };
     if (in.upstream != nullptr) {
         report["upstream"] = {{"exchange", in.upstream->mode == ExchangeMode::oidc ? "oidc" : "container-credentials"},
-                              {"endpoint", in.upstream->endpoint}};
+            {"endpoint", in.upstream->endpoint}};
     }
     return report;
 }
