@@ -127,8 +127,24 @@ std::size_t ImdsSessions::held(SteadyTime now) const
         std::count_if(m_expiry.begin(), m_expiry.end(), [now](const auto& entry) { return now < entry.second; }));
 }
 
+namespace {
+
+// SDKs join AWS_EC2_METADATA_SERVICE_ENDPOINT and the path themselves: an
+// endpoint written with a trailing slash (http://127.0.0.1:9911/) makes
+// `//latest/…` (the JS SDK v2 does this), which EC2 accepts too.
+std::string_view without_extra_slashes(std::string_view path)
+{
+    while (path.starts_with("//")) {
+        path.remove_prefix(1);
+    }
+    return path;
+}
+
+}  // namespace
+
 bool is_imds_path(std::string_view path)
 {
+    path = without_extra_slashes(path);
     return path == "/latest" || path.starts_with("/latest/");
 }
 
@@ -172,8 +188,10 @@ std::string imds_credentials_json(const Served& served)
     return document.dump(2);
 }
 
-ImdsAnswer imds_answer(const HttpRequestHead& request, ImdsSessions& sessions, const ImdsView& view, SteadyTime now)
+ImdsAnswer imds_answer(const HttpRequestHead& original, ImdsSessions& sessions, const ImdsView& view, SteadyTime now)
 {
+    HttpRequestHead request = original;
+    request.path = without_extra_slashes(original.path);
     // A proxy in the path means the request may not come from this pod's own processes.
     if (!header_values(request, "x-forwarded-for").empty()) {
         return {refusal(403, "requests carrying X-Forwarded-For are refused")};

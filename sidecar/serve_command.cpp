@@ -137,8 +137,8 @@ int run_serve(const Config& config)
         imds_settings.max_connections = 256;  // this pod's own processes
         imds_only = std::make_unique<CredentialServer>(context, imds_settings, Routes::imds_only, callers);
         const int imds_port = imds_only->bind();
-        log_event(spdlog::level::info, "instance metadata listening",
-                  {{"imds_address", imds_settings.host + ":" + std::to_string(imds_port)}});
+        log_event(spdlog::level::info, "instance metadata only, on its own address",
+                  {{"imds_at", imds_settings.host + ":" + std::to_string(imds_port)}});
     }
     std::unique_ptr<CredentialServer> probes;
     int probe_port = 0;

@@ -61,6 +61,11 @@ TEST_SUITE("sidecar::imds")
             request("GET", "/latest/meta-data/iam/security-credentials/", {{"x-aws-ec2-metadata-token", token}}));
         CHECK(list.response.status == 200);
         CHECK(list.response.body == "e2e-app");
+        // An endpoint configured with a trailing slash doubles the first one.
+        CHECK(cw::is_imds_path("//latest/api/token"));
+        CHECK(rig.answer(request("GET", "//latest/meta-data/iam/security-credentials/",
+                                 {{"x-aws-ec2-metadata-token", token}}))
+                  .response.body == "e2e-app");
         const auto creds = rig.answer(request("GET", "/latest/meta-data/iam/security-credentials/e2e-app",
                                               {{"x-aws-ec2-metadata-token", token}}));
         REQUIRE(creds.response.status == 200);
