@@ -85,7 +85,7 @@ struct CredentialServer::Impl {
 
     bool visible(Route route) const
     {
-        return route != Route::other &&
+        return route != Route::other && route != Route::imds &&
                (routes == Routes::all || (route != Route::credentials && route != Route::status));
     }
 
