@@ -20,7 +20,7 @@ CallerAuth::CallerAuth(TokenSource& pod_tokens, std::vector<TokenSource*> accept
       m_accepted(std::move(accepted)),
       m_clock(clock),
       m_reread(m_accepted.size() + 1, Limiter{limits.reread_interval}),
-      m_warning(limits.warning_interval)
+      m_warning{{Limiter{limits.warning_interval}, Limiter{limits.warning_interval}}}
 {
 }
 
@@ -48,16 +48,18 @@ std::optional<CallerKind> CallerAuth::match(std::string_view presented) const
     return std::nullopt;
 }
 
-void CallerAuth::warn(std::string_view reason, std::size_t presented_length, SystemTime now)
+void CallerAuth::warn(Reason reason, std::size_t presented_length, SystemTime now)
 {
-    if (!m_warning.allow(now)) {
-        ++m_suppressed;
+    const auto index = static_cast<std::size_t>(reason);
+    if (!m_warning[index].allow(now)) {
+        ++m_suppressed[index];
         return;
     }
     log_event(spdlog::level::warn, "caller rejected",
-              {{"reason", reason},
+              {{"reason",
+                reason == Reason::missing ? "no Authorization header" : "Authorization does not match the token file"},
                {"presented_length", static_cast<long>(presented_length)},
-               {"suppressed_since_last", static_cast<long>(m_suppressed.exchange(0))}});
+               {"suppressed_since_last", static_cast<long>(m_suppressed[index].exchange(0))}});
 }
 
 CallerVerdict CallerAuth::check(const std::optional<std::string_view>& authorization)
@@ -72,7 +74,7 @@ CallerVerdict CallerAuth::check(const std::optional<std::string_view>& authoriza
                              "the pod's token file cannot be read yet: " + m_pod_tokens.problem()};
     }
     if (!authorization) {
-        warn("no Authorization header", 0, now);
+        warn(Reason::missing, 0, now);
         return CallerRefusal{
             401, "MissingAuthorization",
             "send the pod's projected token as Authorization (set AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE)"};
@@ -87,7 +89,7 @@ CallerVerdict CallerAuth::check(const std::optional<std::string_view>& authoriza
     if (const auto kind = match(*authorization)) {
         return *kind;
     }
-    warn("Authorization does not match the token file", authorization->size(), now);
+    warn(Reason::mismatch, authorization->size(), now);
     return CallerRefusal{403, "InvalidAuthorization",
                          m_accepted.empty()
                              ? "Authorization does not match the pod's current or previous token"

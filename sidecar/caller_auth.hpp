@@ -11,6 +11,7 @@
 // no presented value is ever logged.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <limits>
@@ -64,14 +65,16 @@ private:
 
     void reload(std::size_t index, SystemTime now);
     std::optional<CallerKind> match(std::string_view presented) const;
-    void warn(std::string_view reason, std::size_t presented_length, SystemTime now);
+    // One warning stream per reason, so a flood of one kind does not hide the other.
+    enum class Reason { missing, mismatch };
+    void warn(Reason reason, std::size_t presented_length, SystemTime now);
 
     TokenSource& m_pod_tokens;
     std::vector<TokenSource*> m_accepted;
     const Clock& m_clock;
     std::vector<Limiter> m_reread;  // [0]: pod tokens, then one per accepted file
-    Limiter m_warning;
-    std::atomic<std::uint64_t> m_suppressed{0};
+    std::array<Limiter, 2> m_warning;
+    std::array<std::atomic<std::uint64_t>, 2> m_suppressed{};
 };
 
 }  // namespace cw

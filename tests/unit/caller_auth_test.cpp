@@ -116,6 +116,22 @@ TEST_SUITE("sidecar::CallerAuth")
         CHECK(std::get<cw::CallerKind>(auth.check("pod-token-2")) == cw::CallerKind::pod_token);
     }
 
+    TEST_CASE("a flood of wrong tokens does not hide a caller sending none")
+    {
+        cw::test::TempDir dir;
+        cw::test::FakeClock clock;
+        cw::TokenSource pod{dir.write("pod", "pod-token"), clock};
+        pod.reload();
+        cw::CallerAuth auth{pod, {}, clock};
+        LogCapture log;
+        for (int i = 0; i < 100; ++i) {
+            (void)auth.check("wrong");
+        }
+        (void)auth.check(std::nullopt);
+        CHECK(log.lines() == 2);
+        CHECK(log.text().find("no Authorization header") != std::string::npos);
+    }
+
     TEST_CASE("a wall clock stepped back does not silence warnings")
     {
         cw::test::TempDir dir;
