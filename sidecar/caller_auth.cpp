@@ -26,8 +26,12 @@ CallerAuth::CallerAuth(TokenSource& pod_tokens, std::vector<TokenSource*> accept
 
 void CallerAuth::reload(std::size_t index, SystemTime now)
 {
-    if (m_reread[index].allow(now)) {
-        (index == 0 ? m_pod_tokens : *m_accepted[index - 1]).reload();
+    TokenSource& source = index == 0 ? m_pod_tokens : *m_accepted[index - 1];
+    // A file that changed is read at once: changes come only as fast as
+    // kubelet or the Secret rotate. An unchanged-looking one is re-read at
+    // most once per interval, in case a rewrite kept its size and time.
+    if (source.changed_since_read() || m_reread[index].allow(now)) {
+        source.reload();
     }
 }
 

@@ -3,11 +3,12 @@
 // a mounted Secret for SDKs that read AWS_CONTAINER_AUTHORIZATION_TOKEN from
 // the environment only).
 //
-// A refusal costs the caller nothing but costs us a file read (the caller may
-// have read a rotated file before our watcher did) and a log line, so both
-// are rate-limited: a flood of wrong tokens re-reads each file at most once
-// per second and writes one warning per window, carrying how many refusals
-// it stands for. Every comparison is of SHA-256 digests in constant time;
+// A refusal costs the caller nothing but could cost us a file read (the
+// caller may have read a rotated file before our watcher did) and a log
+// line, so both are limited: a flood of wrong tokens costs one stat() per
+// file and request, re-reads a file at once only when it changed and
+// otherwise at most once per second, and writes one warning per reason and
+// window, carrying how many refusals it stands for. Every comparison is of SHA-256 digests in constant time;
 // no presented value is ever logged.
 #pragma once
 

@@ -107,8 +107,8 @@ struct CredentialServer::Impl {
         case Route::credentials:
             return credentials(request, final);
         case Route::status:
-                if (auto caller = authenticate(request); auto* refused = std::get_if<HttpResponse>(&caller)) {
-                    return std::move(*refused);
+            if (auto caller = authenticate(request); auto* refused = std::get_if<HttpResponse>(&caller)) {
+                return std::move(*refused);
             }
             return HttpResponse{200, "application/json", status().dump(2) + "\n", {{"Cache-Control", "no-store"}}};
         case Route::healthz:
@@ -122,10 +122,10 @@ struct CredentialServer::Impl {
             }
             return HttpResponse{200, "application/json", R"({"status":"ready"})", {}};
         case Route::metrics:
-                return HttpResponse{
-                    200, "text/plain; version=0.0.4; charset=utf-8", context.metrics.render(metrics_state()), {}};
+            return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
+                                context.metrics.render(metrics_state()), {}};
         case Route::other:
-            case Route::imds:  // only with --imds, handled above
+        case Route::imds:  // only with --imds, handled above
             break;
         }
         return error_response(404, "NotFound", "no such path");
@@ -171,7 +171,7 @@ struct CredentialServer::Impl {
         }
         const auto& refused = std::get<CallerRefusal>(verdict);
         return error_response(refused.status, refused.code, refused.message);
-        }
+    }
 
     HttpResponse imds(const HttpRequestHead& request)
     {
@@ -188,9 +188,8 @@ struct CredentialServer::Impl {
             view.unavailable = last ? "last exchange: " + last->result : "the first exchange is still running";
         }
         const auto now = std::chrono::steady_clock::now();
-        const bool issuing = request.method == "PUT" && request.path == "/latest/api/token";
         ImdsAnswer answer = imds_answer(request, *callers.imds_sessions, view, now);
-        if (issuing && answer.response.status == 200) {
+        if (answer.session_issued) {
             context.metrics.count_imds_session();
         }
         if (answer.credentials_served) {

@@ -197,7 +197,9 @@ ImdsAnswer imds_answer(const HttpRequestHead& original, ImdsSessions& sessions, 
         return {refusal(403, "requests carrying X-Forwarded-For are refused")};
     }
     if (request.path == k_token_path) {
-        return {issue_token(request, sessions, now)};
+        HttpResponse response = issue_token(request, sessions, now);
+        const bool issued = response.status == 200;
+        return {std::move(response), false, issued};
     }
     // No IMDSv1: without a valid session token nothing below is answered.
     const auto tokens = header_values(request, "x-aws-ec2-metadata-token");

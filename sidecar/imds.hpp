@@ -72,6 +72,7 @@ struct ImdsView {
 struct ImdsAnswer {
     HttpResponse response;
     bool credentials_served = false;
+    bool session_issued = false;
 };
 
 // Whether a path belongs to instance metadata (`/latest` and below).

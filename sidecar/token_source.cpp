@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <sys/stat.h>
+
 #include "common/file_reader.hpp"
 
 namespace cw {
@@ -36,6 +38,7 @@ TokenChange TokenSource::reload()
     std::optional<std::string> token;
     std::string problem;
     ++m_reads;
+    const Stamp stamp = stamp_of(m_file);
     auto content = read_small_file(m_file, k_max_token_bytes);
     if (auto* error = std::get_if<FileError>(&content)) {
         problem = error->reason;
@@ -55,6 +58,7 @@ TokenChange TokenSource::reload()
     TokenChange change = TokenChange::unchanged;
     {
         const std::lock_guard lock{m_mutex};
+        m_stamp = stamp;
         if (!token) {
             // Keep the last good token: kubelet keeps it valid, and a file
             // briefly missing mid-rotation must not stop the next exchange.
@@ -74,6 +78,24 @@ TokenChange TokenSource::reload()
         m_listener();
     }
     return change;
+}
+
+TokenSource::Stamp TokenSource::stamp_of(const std::filesystem::path& file)
+{
+    struct stat info {};
+    if (::stat(file.c_str(), &info) != 0) {
+        return {};
+    }
+    return {static_cast<unsigned long long>(info.st_dev), static_cast<unsigned long long>(info.st_ino),
+            static_cast<long long>(info.st_size),
+            static_cast<long long>(info.st_mtim.tv_sec) * 1'000'000'000LL + info.st_mtim.tv_nsec};
+}
+
+bool TokenSource::changed_since_read() const
+{
+    const Stamp now = stamp_of(m_file);
+    const std::lock_guard lock{m_mutex};
+    return !(now == m_stamp);
 }
 
 std::optional<std::string> TokenSource::current() const

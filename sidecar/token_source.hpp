@@ -55,6 +55,12 @@ public:
 
     [[nodiscard]] const std::filesystem::path& file() const { return m_file; }
 
+    // Whether the file (followed through its symlinks) looks different from
+    // when it was last read: another inode, size or modification time. One
+    // stat(), so a caller presenting an unknown token can cheaply ask whether
+    // a rotation it saw first is worth a re-read.
+    [[nodiscard]] bool changed_since_read() const;
+
     // How many times the file has been read, for tests and rate limits.
     [[nodiscard]] std::uint64_t reads() const { return m_reads.load(); }
 
@@ -63,6 +69,13 @@ private:
     const Clock& m_clock;
     const TokenRules m_rules;
     std::atomic<std::uint64_t> m_reads{0};
+    struct Stamp {
+        unsigned long long device = 0, inode = 0;
+        long long size = -1, mtime_ns = 0;
+        bool operator==(const Stamp&) const = default;
+    };
+    static Stamp stamp_of(const std::filesystem::path& file);
+    Stamp m_stamp;  // guarded by m_mutex
     std::function<void()> m_listener;
 
     mutable std::mutex m_mutex;

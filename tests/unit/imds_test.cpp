@@ -43,6 +43,7 @@ struct Rig {
     {
         const auto put = answer(request("PUT", "/latest/api/token", {{"x-aws-ec2-metadata-token-ttl-seconds", ttl}}));
         REQUIRE(put.response.status == 200);
+        CHECK(put.session_issued);
         return put.response.body;
     }
 };
