@@ -171,6 +171,11 @@ HttpParseResult parse_http_request_head(std::string_view buffer, std::size_t max
             request.has_body = request.has_body || length > 0;
         } else if (iequals(name, "transfer-encoding")) {
             request.has_body = true;
+        } else if (name.size() > 2 && (name[0] == 'x' || name[0] == 'X') && name[1] == '-') {
+            std::string lower{name};
+            std::transform(lower.begin(), lower.end(), lower.begin(),
+                           [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; });
+            request.x_headers.emplace_back(std::move(lower), std::string{value});
         }
     }
     request.head_size = head_size;

@@ -10,7 +10,9 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
+#include <vector>
 
 namespace cw {
 
@@ -22,6 +24,9 @@ struct HttpRequestHead {
     std::string authorization;  // trimmed of surrounding whitespace
     bool keep_alive = true;     // from the version and any Connection header
     bool has_body = false;      // Content-Length > 0 or any Transfer-Encoding
+    // Every `X-…` header, name lower-cased, in arrival order (duplicates kept):
+    // extension protocols (EC2 instance metadata) read theirs from here.
+    std::vector<std::pair<std::string, std::string>> x_headers;
     std::size_t head_size = 0;  // bytes consumed, terminator included
 };
 

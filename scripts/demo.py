@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -29,6 +30,16 @@ def when(iso: str, seconds: float) -> str:
     clock = dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).strftime("%H:%M:%S UTC")
     minutes, secs = divmod(int(round(seconds)), 60)
     return f"{clock} (in {minutes}m {secs:02d}s)" if minutes else f"{clock} (in {secs}s)"
+
+
+def reads_token_file(version: str) -> bool:
+    """Whether this AWS CLI (`aws --version` output) reads AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE:
+    v1 since 1.30.0, v2 since 2.15.0 (their changelogs)."""
+    match = re.match(r"aws-cli/(\d+)\.(\d+)\.", version)
+    if not match:
+        return True
+    major, minor = int(match.group(1)), int(match.group(2))
+    return (major, minor) >= ((2, 15) if major == 2 else (1, 30))
 
 
 def main() -> int:
@@ -58,13 +69,21 @@ def main() -> int:
             for name in ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
                          "AWS_ENDPOINT_URL"):
                 print(f"     {name}={env[name]}")
+            version = e2e.run(["aws", "--version"], env, timeout=60).stdout.strip()
+            if not reads_token_file(version):
+                # Debian 12's AWS CLI 2.9 predates the token file: it sends
+                # AWS_CONTAINER_AUTHORIZATION_TOKEN, here the token as it is now
+                # (in a pod: a Secret and --accept-token-file, see README).
+                env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = world.tokens.path.read_text()
+                print(f"     ({version.split()[0]} predates the token file: the token goes in "
+                      "AWS_CONTAINER_AUTHORIZATION_TOKEN instead)")
             moto.client("s3").create_bucket(Bucket="demo-bucket")
             upload = home / "hello.txt"
             upload.write_text("hello from a pod without static keys\n")
-            result = e2e.run(["aws", "--debug", "s3", "cp", upload.name, "s3://demo-bucket/hello.txt"], env,
+            result = e2e.run(["aws", "--endpoint-url", moto.url, "--debug", "s3", "cp", upload.name, "s3://demo-bucket/hello.txt"], env,
                              timeout=60, cwd=home)
             print(f"   $ aws s3 cp hello.txt s3://demo-bucket/hello.txt\n     {result.stdout.strip().splitlines()[-1]}")
-            back = e2e.run(["aws", "s3", "cp", "s3://demo-bucket/hello.txt", "-"], env, timeout=60).stdout
+            back = e2e.run(["aws", "--endpoint-url", moto.url, "s3", "cp", "s3://demo-bucket/hello.txt", "-"], env, timeout=60).stdout
             print(f"   $ aws s3 cp s3://demo-bucket/hello.txt -\n     {back.strip()}")
             signed = sorted(e2e.mask(k) for k in e2e.access_keys_in(result.stderr))
             print(f"   moto accepted the upload signed with {', '.join(signed)}, the key cwcreds served "

@@ -11,6 +11,13 @@ packages=(
   clang-14 libclang-rt-14-dev  # scripts/fuzz.sh: clang with libFuzzer and its sanitizers
   libfaketime  # tests/integration/test_clocks.py: steps the sidecar's wall clock, not its monotonic one
 )
+# The e2e compatibility matrix (tests/e2e/test_matrix.py) runs each of these
+# through the sidecar: AWS CLI v2 (/usr/bin/aws), rclone, restic, a Go program
+# built offline against aws-sdk-go-v2 1.17, and Ruby's aws-sdk-s3.
+packages+=(
+  awscli rclone restic ruby-aws-sdk-s3
+  golang-go golang-github-aws-aws-sdk-go-v2-dev
+)
 # Extra packages a caller asks for (e.g. the e2e suite's nodejs).
 packages+=("$@")
 
@@ -30,6 +37,16 @@ command -v npm >/dev/null 2>&1 || missing+=(npm)
 # them gets Debian's python3 with both.
 if ! python3 -c 'import cryptography, requests' 2>/dev/null; then
   missing+=(python3 python3-cryptography python3-requests)
+fi
+
+# The demo and the e2e suite drive boto3 and moto_server from the python3 on
+# PATH. A machine without boto3 gets Debian's; Debian 12 has no moto package
+# (and nothing here installs from PyPI), so its absence is reported, not fixed.
+if ! python3 -c 'import boto3' 2>/dev/null; then
+  missing+=(python3-boto3)
+fi
+if ! command -v moto_server >/dev/null 2>&1; then
+  echo "install-deps: moto_server not found: the demo and the e2e suite need moto (not packaged in Debian 12)" >&2
 fi
 
 if ((${#missing[@]})); then

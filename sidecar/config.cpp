@@ -149,6 +149,35 @@ void apply_probe_listen(Config& config, std::string_view text)
     config.server.probe_port = port;
 }
 
+// Repeatable: each flag adds files; the variable (or one flag) may list several, comma-separated.
+void apply_accept_token_files(Config& config, std::string_view text)
+{
+    std::size_t from = 0;
+    while (from <= text.size()) {
+        const std::size_t comma = std::min(text.find(',', from), text.size());
+        const std::string_view path = text.substr(from, comma - from);
+        if (path.empty()) {
+            throw BadValue{"'" + std::string{text} + "' has an empty path (comma-separated paths expected)"};
+        }
+        config.accept_token_files.emplace_back(std::string{path});
+        from = comma + 1;
+    }
+}
+
+void apply_imds_listen(Config& config, std::string_view text)
+{
+    if (text.empty()) {
+        config.imds.listen_host.clear();
+        return;
+    }
+    auto [host, port] = host_port(text);
+    if (!is_loopback_host(host)) {
+        throw BadValue{"'" + host + "' is not a loopback address; instance metadata is served to this pod only"};
+    }
+    config.imds.listen_host = std::move(host);
+    config.imds.listen_port = port;
+}
+
 void apply_log_level(Config& config, std::string_view text)
 {
     if (text == "debug") {
@@ -216,6 +245,21 @@ constexpr std::array k_settings{
     Setting{"--client-token-file", "CWCREDS_CLIENT_TOKEN_FILE", "", "PATH",
             "callers must send this file's content as Authorization (default: the --token-file)", k_serve,
             [](Config& c, std::string_view v) { c.client_token_file = v; }},
+    Setting{"--accept-token-file", "CWCREDS_ACCEPT_TOKEN_FILE", "", "PATH",
+            "repeatable (env: comma-separated): callers sending this file's content as Authorization are served "
+            "too, for SDKs that read AWS_CONTAINER_AUTHORIZATION_TOKEN from the environment only; typically a "
+            "mounted Secret, at least 32 characters", k_serve, apply_accept_token_files},
+    Setting{"--imds", "CWCREDS_IMDS", "false", "",
+            "also serve EC2 IMDSv2 (session tokens required, no v1) on the listener, for clients that only know "
+            "instance metadata (AWS_EC2_METADATA_SERVICE_ENDPOINT); any process in the pod can then get "
+            "credentials", k_serve,
+            [](Config& c, std::string_view v) { c.imds.enabled = switch_value(v); }},
+    Setting{"--imds-listen", "CWCREDS_IMDS_LISTEN", "", "HOST:PORT",
+            "also serve IMDSv2, and only that, on this loopback address (e.g. 127.0.0.1:80 for SDKs that ignore "
+            "the endpoint's port); implies --imds", k_serve, apply_imds_listen},
+    Setting{"--region", "CWCREDS_REGION", "", "REGION",
+            "with --imds: the region instance metadata reports (placement/region, instance-identity document)",
+            k_serve, [](Config& c, std::string_view v) { c.imds.region = v; }},
     Setting{"--allow-unauthenticated", "CWCREDS_ALLOW_UNAUTHENTICATED", "false", "",
             "serve callers without checking Authorization (logs a warning)", k_serve,
             [](Config& c, std::string_view v) { c.server.allow_unauthenticated = switch_value(v); }},
@@ -323,7 +367,8 @@ void validate(Config& config)
     if (config.command == Command::inspect) {
         const auto url = split_url(config.sidecar_url);
         if (!config.sidecar_url.empty() && (!url || url->scheme != "http")) {
-            throw ConfigError{"--sidecar: '" + config.sidecar_url + "' is not an http:// URL (example: http://127.0.0.1:9911)"};
+            throw ConfigError{"--sidecar: '" + config.sidecar_url +
+                              "' is not an http:// URL (example: http://127.0.0.1:9911)"};
         }
         // The pod's token goes along as Authorization: only to this pod's own sidecar.
         if (!config.sidecar_url.empty() && !is_loopback_host(url->host)) {
@@ -349,7 +394,8 @@ void validate(Config& config)
         throw ConfigError{"--endpoint: '" + upstream.endpoint + "' is not an http(s) URL"};
     }
     if (url->scheme == "http" && !is_loopback_host(url->host)) {
-        throw ConfigError{"--endpoint: http:// is allowed only for loopback hosts; the token would cross the "
+        throw ConfigError{
+            "--endpoint: http:// is allowed only for loopback hosts; the token would cross the "
                           "network in clear text (use https://)"};
     }
     if (config.command != Command::serve) {
@@ -362,6 +408,9 @@ void validate(Config& config)
     }
     if (config.client_token_file.empty()) {
         config.client_token_file = config.token_file;
+    }
+    if (!config.imds.listen_host.empty()) {
+        config.imds.enabled = true;  // --imds-listen implies --imds
     }
 }
 
@@ -412,8 +461,8 @@ Config parse_config(Command command, std::span<const std::string> args, const En
     // A flag wins even over an invalid environment value: that value is never read.
     const auto given_as_flag = [&args](std::string_view flag) {
         return std::any_of(args.begin(), args.end(), [flag](const std::string& arg) {
-            return arg == flag || (arg.size() > flag.size() && arg.compare(0, flag.size(), flag) == 0 &&
-                                   arg[flag.size()] == '=');
+            return arg == flag ||
+                   (arg.size() > flag.size() && arg.compare(0, flag.size(), flag) == 0 && arg[flag.size()] == '=');
         });
     };
     for (const auto& setting : k_settings) {
@@ -457,7 +506,8 @@ Config parse_config(Command command, std::span<const std::string> args, const En
 std::string help_text(Command command)
 {
     const unsigned bit = 1U << static_cast<unsigned>(command);
-    std::string text = "Usage: cwcreds " + std::string{command_name(command)} + " [flags]\n\nFlags (each also read from its environment variable; the flag wins):\n";
+    std::string text = "Usage: cwcreds " + std::string{command_name(command)} +
+                       " [flags]\n\nFlags (each also read from its environment variable; the flag wins):\n";
     for (const auto& setting : k_settings) {
         if ((setting.commands & bit) == 0) {
             continue;

@@ -11,6 +11,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <spdlog/common.h>
 
@@ -26,6 +27,8 @@ struct Config {
     bool show_help = false;
     std::filesystem::path token_file;
     std::filesystem::path client_token_file;
+    std::vector<std::filesystem::path> accept_token_files;
+    ImdsSettings imds;
     UpstreamSettings upstream;
     RefreshSettings refresh;
     ServerSettings server;

@@ -23,6 +23,8 @@
 #include "common/event_http_server.hpp"
 #include "common/jwt_claims.hpp"
 #include "common/logging.hpp"
+#include "sidecar/caller_auth.hpp"
+#include "sidecar/imds.hpp"
 #include "sidecar/status_report.hpp"
 
 namespace cw {
@@ -41,6 +43,9 @@ HttpResponse error_response(int status, std::string_view code, std::string_view 
 
 Route route_of(std::string_view path)
 {
+    if (is_imds_path(path)) {
+        return Route::imds;
+    }
     for (const Route route : {Route::credentials, Route::status, Route::healthz, Route::readyz, Route::metrics}) {
         if (path == route_path(route)) {
             return route;
@@ -52,7 +57,7 @@ Route route_of(std::string_view path)
 unsigned loop_threads(Routes routes, unsigned configured)
 {
     // Enough loops to use the CPUs the sidecar may use, no more: each is a thread.
-    if (routes == Routes::probes_only) {
+    if (routes != Routes::all) {  // probes, or instance metadata only
         return 1U;
     }
     return configured != 0 ? configured : std::clamp(cpu_budget().usable, 1U, 4U);
@@ -61,9 +66,14 @@ unsigned loop_threads(Routes routes, unsigned configured)
 }  // namespace
 
 struct CredentialServer::Impl {
-    Impl(ServerContext context_in, ServerSettings settings_in, Routes routes_in)
-        : context(std::move(context_in)), settings(std::move(settings_in)), routes(routes_in),
-          server(options(), [this](const HttpRequestHead& request, bool final) { return handle(request, final); },
+    Impl(ServerContext context_in, ServerSettings settings_in, Routes routes_in, CallerOptions callers_in)
+        : context(std::move(context_in)),
+          settings(std::move(settings_in)),
+          routes(routes_in),
+          callers(std::move(callers_in)),
+          caller_auth(context.client_tokens, callers.accepted_tokens),
+          server(
+              options(), [this](const HttpRequestHead& request, bool final) { return handle(request, final); },
                  [this](const HttpRequestHead* request, const HttpResponse& response) {
                      context.metrics.count_request(request != nullptr ? route_of(request->path) : Route::other,
                                                    response.status);
@@ -85,14 +95,17 @@ struct CredentialServer::Impl {
 
     bool visible(Route route) const
     {
-        return route != Route::other &&
+        return route != Route::other && route != Route::imds &&
                (routes == Routes::all || (route != Route::credentials && route != Route::status));
     }
 
     std::optional<HttpResponse> handle(const HttpRequestHead& request, bool final)
     {
         const Route route = route_of(request.path);
-        if (!visible(route)) {
+        if (route == Route::imds && callers.imds_sessions != nullptr && routes != Routes::probes_only) {
+            return imds(request);
+        }
+        if (routes == Routes::imds_only || !visible(route)) {
             return error_response(404, "NotFound", "no such path");
         }
         if (request.method != "GET" && request.method != "HEAD") {
@@ -104,8 +117,8 @@ struct CredentialServer::Impl {
         case Route::credentials:
             return credentials(request, final);
         case Route::status:
-            if (auto refused = refuse_caller(request)) {
-                return refused;
+            if (auto caller = authenticate(request); auto* refused = std::get_if<HttpResponse>(&caller)) {
+                return std::move(*refused);
             }
             return HttpResponse{200, "application/json",
                                 status().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
@@ -124,6 +137,7 @@ struct CredentialServer::Impl {
             return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
                                 context.metrics.render(metrics_state()), {}};
         case Route::other:
+        case Route::imds:  // only with --imds, handled above
             break;
         }
         return error_response(404, "NotFound", "no such path");
@@ -132,10 +146,12 @@ struct CredentialServer::Impl {
     // The hot path: a digest comparison and a copy of pre-rendered JSON.
     std::optional<HttpResponse> credentials(const HttpRequestHead& request, bool final)
     {
-        if (auto refused = refuse_caller(request)) {
-            return refused;
+        auto caller = authenticate(request);
+        if (auto* refused = std::get_if<HttpResponse>(&caller)) {
+            return std::move(*refused);
         }
         if (const auto served = context.refresher.servable()) {
+            context.metrics.count_caller(std::get<CallerKind>(caller));
             return HttpResponse{200, "application/json", served->body, {{"Cache-Control", "no-store"}}};
         }
         if (!final && !context.refresher.first_attempt_done()) {
@@ -154,33 +170,44 @@ struct CredentialServer::Impl {
         return error_response(503, "CredentialsUnavailable", message);
     }
 
-    // nullopt when the caller may proceed.
-    std::optional<HttpResponse> refuse_caller(const HttpRequestHead& request)
+    // Who the caller is, or the answer refusing it.
+    std::variant<CallerKind, HttpResponse> authenticate(const HttpRequestHead& request)
     {
         if (settings.allow_unauthenticated) {
-            return std::nullopt;
+            return CallerKind::unauthenticated;
         }
-        TokenSource& tokens = context.client_tokens;
-        if (!tokens.available() && (tokens.reload(), !tokens.available())) {
-            // Nothing to compare with yet: the caller is not wrong, we are not ready.
-            return error_response(503, "CredentialsUnavailable",
-                                  "the pod's token file cannot be read yet: " + tokens.problem());
+        const auto verdict = caller_auth.check(
+            request.has_authorization ? std::optional<std::string_view>{request.authorization} : std::nullopt);
+        if (const auto* kind = std::get_if<CallerKind>(&verdict)) {
+            return *kind;
         }
-        if (!request.has_authorization) {
-            log_event(spdlog::level::warn, "caller rejected", {{"reason", "no Authorization header"}});
-            return error_response(
-                401, "MissingAuthorization",
-                "send the pod's projected token as Authorization (set AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE)");
+        const auto& refused = std::get<CallerRefusal>(verdict);
+        return error_response(refused.status, refused.code, refused.message);
+    }
+
+    HttpResponse imds(const HttpRequestHead& request)
+    {
+        ImdsView view;
+        view.served = context.refresher.servable();
+        view.region = callers.region;
+        const auto token = context.exchange_tokens.current();
+        const auto decoded =
+            token ? decode_jwt_claims(*token) : std::variant<JwtClaims, JwtError>{JwtError{"no token"}};
+        const auto* claims = std::get_if<JwtClaims>(&decoded);
+        view.role = imds_role_name(claims != nullptr ? claims->subject : std::string_view{});
+        if (!view.served) {
+            const auto last = context.refresher.status().last;
+            view.unavailable = last ? "last exchange: " + last->result : "the first exchange is still running";
         }
-        // The caller may have read a rotated file before our watcher did.
-        if (tokens.accepts(request.authorization) || (tokens.reload(), tokens.accepts(request.authorization))) {
-            return std::nullopt;
+        const SteadyTime now = real_clock().steady_now();
+        ImdsAnswer answer = imds_answer(request, *callers.imds_sessions, view, now);
+        if (answer.session_issued) {
+            context.metrics.count_imds_session();
         }
-        log_event(spdlog::level::warn, "caller rejected",
-                  {{"reason", "Authorization does not match the token file"},
-                   {"presented_length", static_cast<long>(request.authorization.size())}});
-        return error_response(403, "InvalidAuthorization",
-                              "Authorization does not match the pod's current or previous token");
+        if (answer.credentials_served) {
+            context.metrics.count_caller(CallerKind::imds_session);
+        }
+        return std::move(answer.response);
     }
 
     nlohmann::json status() const
@@ -197,7 +224,9 @@ struct CredentialServer::Impl {
         inputs.started_at = context.started_at;
         inputs.now = real_clock().now();
         inputs.steady_now = real_clock().steady_now();
-        return status_report(inputs);
+        nlohmann::json report = status_report(inputs);
+        add_caller_status(report, caller_status());
+        return report;
     }
 
     Metrics::State metrics_state() const
@@ -217,6 +246,12 @@ struct CredentialServer::Impl {
         }
         state.next_refresh = on_wall_clock(refresher.next_attempt, state.now, steady_now);
         state.consecutive_failures = refresher.consecutive_failures;
+        for (const TokenSource* accepted : callers.accepted_tokens) {
+            state.accepted_token_files_unreadable += accepted->problem().empty() ? 0 : 1;
+        }
+        if (callers.imds_sessions != nullptr) {
+            state.imds_sessions_held = callers.imds_sessions->held(real_clock().steady_now());
+        }
         if (const auto token = context.exchange_tokens.current()) {
             const auto decoded = decode_jwt_claims(*token);
             if (const auto* claims = std::get_if<JwtClaims>(&decoded); claims != nullptr) {
@@ -226,14 +261,33 @@ struct CredentialServer::Impl {
         return state;
     }
 
+    CallerStatus caller_status() const
+    {
+        CallerStatus out;
+        out.metrics = &context.metrics;
+        out.accepted_tokens = callers.accepted_tokens;
+        out.imds = callers.imds_sessions != nullptr;
+        if (out.imds) {
+            out.imds_sessions_held = callers.imds_sessions->held(real_clock().steady_now());
+        }
+        return out;
+    }
+
     ServerContext context;
     const ServerSettings settings;
     const Routes routes;
+    const CallerOptions callers;
+    CallerAuth caller_auth;
     EventHttpServer server;
 };
 
 CredentialServer::CredentialServer(ServerContext context, ServerSettings settings, Routes routes)
-    : m_impl(std::make_unique<Impl>(std::move(context), std::move(settings), routes))
+    : CredentialServer(std::move(context), std::move(settings), routes, CallerOptions{})
+{
+}
+
+CredentialServer::CredentialServer(ServerContext context, ServerSettings settings, Routes routes, CallerOptions callers)
+    : m_impl(std::make_unique<Impl>(std::move(context), std::move(settings), routes, std::move(callers)))
 {
 }
 

@@ -4,12 +4,16 @@
 // callers presenting the pod's token, and /healthz, /readyz, /metrics to
 // anyone. The optional probe listener (--probe-listen, e.g. on the pod IP for
 // kubelet and Prometheus) serves only the last three: nothing secret can be
-// reached through it. Answering credentials is a memory read: the refresher
-// pre-renders the JSON.
+// reached through it. Callers may also present an accepted static token
+// (caller_auth.hpp), and with --imds the EC2 instance-metadata paths are
+// served too (imds.hpp), on this listener and on an IMDS-only one. Answering credentials is a memory read: the
+// refresher pre-renders the JSON.
 #pragma once
 
 #include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "sidecar/metrics.hpp"
 #include "sidecar/refresher.hpp"
@@ -29,11 +33,22 @@ struct ServerContext {
     std::function<bool()> loops_alive;
 };
 
-enum class Routes { all, probes_only };
+// probes_only: /healthz, /readyz, /metrics. imds_only: /latest/… (--imds-listen).
+enum class Routes { all, probes_only, imds_only };
+
+class ImdsSessions;
+
+// Optional ways in, besides the pod's token; all pointers outlive the server.
+struct CallerOptions {
+    std::vector<TokenSource*> accepted_tokens;  // --accept-token-file
+    ImdsSessions* imds_sessions = nullptr;      // non-null: serve IMDSv2 (--imds)
+    std::string region;                         // what IMDS reports
+};
 
 class CredentialServer {
 public:
     CredentialServer(ServerContext context, ServerSettings settings, Routes routes = Routes::all);
+    CredentialServer(ServerContext context, ServerSettings settings, Routes routes, CallerOptions callers);
     ~CredentialServer();
     CredentialServer(const CredentialServer&) = delete;
     CredentialServer& operator=(const CredentialServer&) = delete;

@@ -181,4 +181,30 @@ std::vector<Check> inspect_sidecar_status(const nlohmann::json& status, const st
     return checks;
 }
 
+std::vector<Check> inspect_caller_status(const nlohmann::json& status)
+{
+    std::vector<Check> checks;
+    if (!status.contains("callers") || !status["callers"].is_object()) {
+        return checks;
+    }
+    const auto& callers = status["callers"];
+    if (callers.contains("accepted_token_files") && callers["accepted_token_files"].is_array()) {
+        for (const auto& file : callers["accepted_token_files"]) {
+            const std::string path = file.value("file", "?");
+            if (file.value("readable", false)) {
+                checks.push_back({"accepted token file", Verdict::ok, path + " readable"});
+            } else {
+                checks.push_back({"accepted token file", Verdict::fail,
+                                  path + " unreadable (" + file.value("problem", "unknown") +
+                                      "): callers sending it are refused"});
+            }
+        }
+    }
+    if (callers.contains("imds") && callers["imds"].value("enabled", false)) {
+        checks.push_back({"instance metadata", Verdict::ok,
+                          "IMDSv2 on: any process in this pod can get credentials through it"});
+    }
+    return checks;
+}
+
 }  // namespace cw

@@ -37,6 +37,12 @@ TokenInspection inspect_token(const std::optional<std::string>& token, const std
 // file's, to catch an app and a sidecar that do not share the token volume.
 std::vector<Check> inspect_sidecar_status(const nlohmann::json& status, const std::string& token_fingerprint);
 
+// Checks on the callers section of /v1/status: an accepted token file
+// (--accept-token-file) the sidecar cannot read fails, since callers that
+// present it are refused; IMDS being on is stated, since it serves any
+// process in the pod.
+std::vector<Check> inspect_caller_status(const nlohmann::json& status);
+
 // "in 52m", "3m ago"
 std::string relative_time(Millis offset);
 

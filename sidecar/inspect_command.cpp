@@ -88,6 +88,8 @@ int run_inspect(const Config& config)
         auto answer = fetch_status(config.sidecar_url, token);
         if (answer.status) {
             sidecar_checks = inspect_sidecar_status(*answer.status, token ? fingerprint(*token) : "");
+            const auto caller_checks = inspect_caller_status(*answer.status);
+            sidecar_checks.insert(sidecar_checks.end(), caller_checks.begin(), caller_checks.end());
             sidecar_status = std::move(answer.status);
         } else {
             sidecar_checks.push_back({"reachable", Verdict::fail, answer.problem});

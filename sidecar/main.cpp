@@ -99,6 +99,10 @@ int main(int argc, char** argv)
         default:
             return cw::run_exchange(config);
         }
+    } catch (const cw::ConfigError& error) {
+        // Found while starting (an accepted token file unusable): still a configuration mistake.
+        std::cerr << "cwcreds: " << error.what() << "\n";
+        return 2;
     } catch (const std::exception& error) {
         cw::log_event(spdlog::level::critical, "fatal", {{"error", error.what()}});
         return 1;

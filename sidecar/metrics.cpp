@@ -54,8 +54,25 @@ std::string_view route_path(Route route)
         return "/metrics";
     case Route::other:
         return "other";
+        case Route::imds:
+            return "/latest";
     }
     return "other";
+}
+
+std::string_view caller_kind_name(CallerKind kind)
+{
+    switch (kind) {
+        case CallerKind::pod_token:
+            return "pod-token";
+        case CallerKind::accepted_token:
+            return "accepted-token";
+        case CallerKind::imds_session:
+            return "imds-session";
+        case CallerKind::unauthenticated:
+            return "unauthenticated";
+    }
+    return "unknown";
 }
 
 std::string_view exchange_kind_name(ExchangeKind kind)
@@ -94,7 +111,8 @@ void Metrics::observe_exchange(ExchangeKind kind, Millis latency)
         }
     }
     ++m_latency_count;
-    m_latency_sum_us += static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(latency).count());
+    m_latency_sum_us +=
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(latency).count());
 }
 
 std::uint64_t Metrics::requests(Route route, int status) const
@@ -111,7 +129,8 @@ std::string Metrics::render(const State& state) const
 {
     std::string out;
     family(out, "cwcreds_build_info", "gauge", "Build and configuration of this cwcreds process.");
-    sample(out, "cwcreds_build_info", 1, fmt::format(R"(version="{}",exchange="{}")", state.version, state.exchange_mode));
+    sample(out, "cwcreds_build_info", 1,
+           fmt::format(R"(version="{}",exchange="{}")", state.version, state.exchange_mode));
 
     family(out, "cwcreds_start_time_seconds", "gauge", "When this process started, in Unix seconds.");
     sample(out, "cwcreds_start_time_seconds", unix_seconds(state.started_at));
@@ -177,6 +196,26 @@ std::string Metrics::render(const State& state) const
     sample(out, "cwcreds_exchange_duration_seconds_bucket", static_cast<double>(count), R"(le="+Inf")");
     sample(out, "cwcreds_exchange_duration_seconds_sum", static_cast<double>(m_latency_sum_us.load()) / 1e6);
     sample(out, "cwcreds_exchange_duration_seconds_count", static_cast<double>(count));
+
+    family(out, "cwcreds_credentials_served_total", "counter",
+           "Credentials handed out, by what the caller presented (pod-token, accepted-token, imds-session, "
+           "unauthenticated).");
+    for (std::size_t i = 0; i < k_caller_kind_count; ++i) {
+        const auto kind = static_cast<CallerKind>(i);
+        sample(out, "cwcreds_credentials_served_total", static_cast<double>(callers(kind)),
+               fmt::format(R"(caller="{}")", caller_kind_name(kind)));
+    }
+
+    family(out, "cwcreds_accepted_token_files_unreadable", "gauge",
+           "Accepted token files (--accept-token-file) that cannot be read or are invalid now.");
+    sample(out, "cwcreds_accepted_token_files_unreadable", static_cast<double>(state.accepted_token_files_unreadable));
+
+    family(out, "cwcreds_imds_sessions_issued_total", "counter", "IMDSv2 session tokens issued (--imds).");
+    sample(out, "cwcreds_imds_sessions_issued_total", static_cast<double>(imds_sessions()));
+    family(out, "cwcreds_imds_sessions_held", "gauge", "IMDSv2 session tokens currently valid (--imds).");
+    if (state.imds_sessions_held) {
+        sample(out, "cwcreds_imds_sessions_held", static_cast<double>(*state.imds_sessions_held));
+    }
 
     family(out, "cwcreds_http_requests_total", "counter", "Requests answered, by path and status code.");
     for (std::size_t route = 0; route < k_route_count; ++route) {

@@ -17,14 +17,19 @@
 
 namespace cw {
 
-enum class Route { credentials, status, healthz, readyz, metrics, other };
-inline constexpr std::size_t k_route_count = 6;
+enum class Route { credentials, status, healthz, readyz, metrics, other, imds };
+inline constexpr std::size_t k_route_count = 7;
 inline constexpr std::array<int, 7> k_counted_statuses{200, 401, 403, 404, 405, 503, 0};  // 0: any other
 
 enum class ExchangeKind { ok, rejected, retryable, malformed, token_unavailable };
 inline constexpr std::size_t k_exchange_kind_count = 5;
 
+// Which credential a caller presented when it was served.
+enum class CallerKind { pod_token, accepted_token, imds_session, unauthenticated };
+inline constexpr std::size_t k_caller_kind_count = 4;
+
 std::string_view route_path(Route route);
+std::string_view caller_kind_name(CallerKind kind);
 std::string_view exchange_kind_name(ExchangeKind kind);
 
 class Metrics {
@@ -32,10 +37,20 @@ public:
     void count_request(Route route, int status);
     void observe_exchange(ExchangeKind kind, Millis latency);
     void count_token_change() { ++m_token_changes; }
+    void count_caller(CallerKind kind)
+    {
+        m_callers[static_cast<std::size_t>(kind)].fetch_add(1, std::memory_order_relaxed);
+    }
+    void count_imds_session() { ++m_imds_sessions; }
 
     [[nodiscard]] std::uint64_t requests(Route route, int status) const;
     [[nodiscard]] std::uint64_t exchanges(ExchangeKind kind) const;
     [[nodiscard]] std::uint64_t token_changes() const { return m_token_changes.load(); }
+    [[nodiscard]] std::uint64_t callers(CallerKind kind) const
+    {
+        return m_callers[static_cast<std::size_t>(kind)].load();
+    }
+    [[nodiscard]] std::uint64_t imds_sessions() const { return m_imds_sessions.load(); }
 
     // Upper bounds of the exchange latency histogram, in seconds.
     static constexpr std::array<double, 9> k_latency_buckets{0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
@@ -53,6 +68,8 @@ public:
         std::optional<SystemTime> token_expiry;
         std::optional<Millis> clock_skew;
         int consecutive_failures = 0;
+        std::size_t accepted_token_files_unreadable = 0;
+        std::optional<std::size_t> imds_sessions_held;  // absent without --imds
     };
 
     // Prometheus text exposition format 0.0.4.
@@ -65,6 +82,8 @@ private:
     std::atomic<std::uint64_t> m_latency_count{0};
     std::atomic<std::uint64_t> m_latency_sum_us{0};
     std::atomic<std::uint64_t> m_token_changes{0};
+    std::array<std::atomic<std::uint64_t>, k_caller_kind_count> m_callers{};
+    std::atomic<std::uint64_t> m_imds_sessions{0};
 };
 
 }  // namespace cw

@@ -9,7 +9,9 @@
 #include "common/duration.hpp"
 #include "common/logging.hpp"
 #include "sidecar/commands.hpp"
+#include "sidecar/config.hpp"
 #include "sidecar/http_server.hpp"
+#include "sidecar/imds.hpp"
 #include "sidecar/refresher.hpp"
 #include "sidecar/shutdown_signal.hpp"
 #include "sidecar/token_watcher.hpp"
@@ -28,6 +30,27 @@ constexpr unsigned k_max_loops = 4;
 std::string_view mode_name(ExchangeMode mode)
 {
     return mode == ExchangeMode::oidc ? "oidc" : "container-credentials";
+}
+
+// Static caller tokens are long-lived secrets: too short a one can be guessed.
+constexpr std::size_t k_min_accepted_token_length = 32;
+
+// Each accepted token file, read once now: one that is missing, empty or
+// too short at startup is a configuration mistake, not a state to wait out.
+std::vector<std::unique_ptr<TokenSource>> accepted_token_sources(const Config& config)
+{
+    std::vector<std::unique_ptr<TokenSource>> sources;
+    for (const auto& file : config.accept_token_files) {
+        auto source = std::make_unique<TokenSource>(
+            file, real_clock(), TokenRules{.min_length = k_min_accepted_token_length, .accept_previous = false});
+        if (source->reload() == TokenChange::unavailable) {
+            throw ConfigError{"--accept-token-file: " + file.string() + ": " + source->problem() +
+                              " (a static caller token must have at least " +
+                              std::to_string(k_min_accepted_token_length) + " characters)"};
+        }
+        sources.push_back(std::move(source));
+    }
+    return sources;
 }
 
 // The server's size: loops from the CPUs this process may use, connection
@@ -51,23 +74,31 @@ void log_sizing(const Config& config, const CpuBudget& cpus, const ServerSetting
 
 void log_startup(const Config& config, const ServerSettings& server, int port, int probe_port)
 {
-    log_event(spdlog::level::info, "cwcreds starting",
-              {{"version", CWCREDS_VERSION},
-               {"exchange", mode_name(config.upstream.mode)},
-               {"endpoint", config.upstream.endpoint},
-               {"token_file", config.token_file.string()},
-               {"client_token_file", config.client_token_file.string()},
-               {"duration", format_duration(config.upstream.duration)},
-               {"refresh_fraction", std::to_string(config.refresh.refresh_fraction).substr(0, 4)},
-               {"expiry_margin", format_duration(config.refresh.expiry_margin)},
-               {"retry", format_duration(config.refresh.retry_initial) + ".." + format_duration(config.refresh.retry_max)},
-               {"token_poll", format_duration(config.token_poll)},
-               {"max_connections", static_cast<long>(server.max_connections)}});
+    log_event(
+        spdlog::level::info, "cwcreds starting",
+        {{"version", CWCREDS_VERSION},
+         {"exchange", mode_name(config.upstream.mode)},
+         {"endpoint", config.upstream.endpoint},
+         {"token_file", config.token_file.string()},
+         {"client_token_file", config.client_token_file.string()},
+         {"duration", format_duration(config.upstream.duration)},
+         {"refresh_fraction", std::to_string(config.refresh.refresh_fraction).substr(0, 4)},
+         {"expiry_margin", format_duration(config.refresh.expiry_margin)},
+         {"retry", format_duration(config.refresh.retry_initial) + ".." + format_duration(config.refresh.retry_max)},
+         {"token_poll", format_duration(config.token_poll)},
+         {"max_connections", static_cast<long>(server.max_connections)}});
+    for (const auto& file : config.accept_token_files) {
+        log_event(spdlog::level::info, "also accepting callers presenting a token file", {{"file", file.string()}});
+    }
+    if (config.imds.enabled) {
+        log_event(spdlog::level::warn,
+                  "serving EC2 instance metadata (IMDSv2, --imds): any process in this pod that can send a PUT "
+                  "gets credentials");
+    }
     if (config.server.allow_unauthenticated) {
         log_event(spdlog::level::warn, "serving callers without checking Authorization (--allow-unauthenticated)");
     }
-    log_event(spdlog::level::info, "listening",
-              {{"address", config.server.host + ":" + std::to_string(port)}});
+    log_event(spdlog::level::info, "listening", {{"address", config.server.host + ":" + std::to_string(port)}});
     if (probe_port != 0) {
         log_event(spdlog::level::info, "probes listening",
                   {{"probe_address", config.server.probe_host + ":" + std::to_string(probe_port)},
@@ -100,6 +131,16 @@ int run_serve(const Config& config)
         separate_client_tokens = std::make_unique<TokenSource>(config.client_token_file);
     }
     TokenSource& client_tokens = separate_client_tokens ? *separate_client_tokens : tokens;
+    const auto accepted = accepted_token_sources(config);
+    CallerOptions callers;
+    for (const auto& source : accepted) {
+        callers.accepted_tokens.push_back(source.get());
+    }
+    ImdsSessions imds_sessions;
+    if (config.imds.enabled) {
+        callers.imds_sessions = &imds_sessions;
+        callers.region = config.imds.region;
+    }
 
     // 3. The upstream client and the refresher that owns the credentials.
     const SystemTime started_at = std::chrono::system_clock::now();
@@ -113,6 +154,7 @@ int run_serve(const Config& config)
     if (separate_client_tokens) {
         watched.push_back(separate_client_tokens.get());
     }
+    watched.insert(watched.end(), callers.accepted_tokens.begin(), callers.accepted_tokens.end());
     TokenWatcher watcher{watched, config.token_poll};
 
     // 5. Bind first, so a taken port fails before anything else starts.
@@ -123,8 +165,19 @@ int run_serve(const Config& config)
                                     return now - refresher.heartbeat() < allowance &&
                                            now - watcher.heartbeat() < allowance;
                                 }};
-    CredentialServer server{context, server_settings};
+    CredentialServer server{context, server_settings, Routes::all, callers};
     const int port = server.bind();
+    std::unique_ptr<CredentialServer> imds_only;
+    if (!config.imds.listen_host.empty()) {
+        ServerSettings imds_settings = server_settings;
+        imds_settings.host = config.imds.listen_host;
+        imds_settings.port = config.imds.listen_port;
+        imds_settings.max_connections = 256;  // this pod's own processes
+        imds_only = std::make_unique<CredentialServer>(context, imds_settings, Routes::imds_only, callers);
+        const int imds_port = imds_only->bind();
+        log_event(spdlog::level::info, "instance metadata only, on its own address",
+                  {{"imds_at", imds_settings.host + ":" + std::to_string(imds_port)}});
+    }
     std::unique_ptr<CredentialServer> probes;
     int probe_port = 0;
     if (!config.server.probe_host.empty()) {
@@ -151,6 +204,10 @@ int run_serve(const Config& config)
     if (probes) {
         probe_thread = std::thread{[&] { probes->run(); }};
     }
+    std::thread imds_thread;
+    if (imds_only) {
+        imds_thread = std::thread{[&] { imds_only->run(); }};
+    }
 
     // 7. Wait for SIGTERM/SIGINT, then stop in reverse order.
     const int signal_number = ShutdownSignal::wait();
@@ -161,6 +218,10 @@ int run_serve(const Config& config)
     if (probes) {
         probes->stop();
         probe_thread.join();
+    }
+    if (imds_only) {
+        imds_only->stop();
+        imds_thread.join();
     }
     refresh_thread.join();
     watch_thread.join();

@@ -41,4 +41,12 @@ struct ServerSettings {
     unsigned loops = 0;  // event loops of the main listener; 0: one per usable CPU, at most 4
 };
 
+// EC2 instance metadata (IMDSv2) for clients that know nothing else.
+struct ImdsSettings {
+    bool enabled = false;     // on the main listener
+    std::string listen_host;  // empty: no IMDS-only listener
+    std::uint16_t listen_port = 0;
+    std::string region;  // empty: placement paths answer 404
+};
+
 }  // namespace cw

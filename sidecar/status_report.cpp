@@ -134,4 +134,34 @@ nlohmann::json status_report(const StatusInputs& in)
     return report;
 }
 
+void add_caller_status(nlohmann::json& report, const CallerStatus& callers)
+{
+    nlohmann::json served = nlohmann::json::object();
+    if (callers.metrics != nullptr) {
+        for (std::size_t i = 0; i < k_caller_kind_count; ++i) {
+            const auto kind = static_cast<CallerKind>(i);
+            served[std::string{caller_kind_name(kind)}] = callers.metrics->callers(kind);
+        }
+    }
+    nlohmann::json files = nlohmann::json::array();
+    for (const TokenSource* source : callers.accepted_tokens) {
+        nlohmann::json file{{"file", source->file().string()}, {"readable", source->problem().empty()}};
+        if (!source->problem().empty()) {
+            file["problem"] = source->problem();
+        }
+        if (const auto changed = source->last_change()) {
+            file["last_change"] = format_rfc3339(*changed);
+        }
+        files.push_back(std::move(file));
+    }
+    nlohmann::json imds{{"enabled", callers.imds}};
+    if (callers.imds) {
+        imds["sessions_held"] = callers.imds_sessions_held;
+        if (callers.metrics != nullptr) {
+            imds["sessions_issued"] = callers.metrics->imds_sessions();
+        }
+    }
+    report["callers"] = {{"served", served}, {"accepted_token_files", files}, {"imds", imds}};
+}
+
 }  // namespace cw

@@ -7,12 +7,14 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "sidecar/metrics.hpp"
 #include "sidecar/refresher.hpp"
 #include "sidecar/settings.hpp"
+#include "sidecar/token_source.hpp"
 
 namespace cw {
 
@@ -31,5 +33,18 @@ struct StatusInputs {
 };
 
 nlohmann::json status_report(const StatusInputs& inputs);
+
+// Who may read credentials besides the pod's token, and who was served.
+struct CallerStatus {
+    const Metrics* metrics = nullptr;
+    std::vector<TokenSource*> accepted_tokens;
+    bool imds = false;
+    std::size_t imds_sessions_held = 0;
+};
+
+// Adds `callers` (what was served to whom, accepted token files readable or
+// not, IMDS on or off) to a status report. Never a token: files appear by
+// path, readability and the time they last changed.
+void add_caller_status(nlohmann::json& report, const CallerStatus& callers);
 
 }  // namespace cw

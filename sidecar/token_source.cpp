@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <sys/stat.h>
+
 #include "common/file_reader.hpp"
 #include "common/jwt_claims.hpp"
 
@@ -32,7 +34,10 @@ std::optional<SystemTime> expiry_of(const std::string& token)
 
 }  // namespace
 
-TokenSource::TokenSource(std::filesystem::path file, const Clock& clock) : m_file(std::move(file)), m_clock(clock) {}
+TokenSource::TokenSource(std::filesystem::path file, const Clock& clock, TokenRules rules)
+    : m_file(std::move(file)), m_clock(clock), m_rules(rules)
+{
+}
 
 void TokenSource::set_listener(std::function<void()> listener)
 {
@@ -44,6 +49,8 @@ TokenChange TokenSource::reload()
     std::unique_lock serialised{m_reload_mutex};
     std::optional<std::string> token;
     std::string problem;
+    ++m_reads;
+    const Stamp stamp = stamp_of(m_file);
     auto content = read_small_file(m_file, k_max_token_bytes);
     if (auto* error = std::get_if<FileError>(&content)) {
         problem = error->reason;
@@ -53,6 +60,8 @@ TokenChange TokenSource::reload()
             problem = "file is empty";
         } else if (has_control_or_non_ascii(text)) {
             problem = "file contains a line break, control character or non-ASCII byte inside the token";
+        } else if (text.size() < m_rules.min_length) {
+            problem = "shorter than " + std::to_string(m_rules.min_length) + " characters";
         } else {
             token = std::move(text);
         }
@@ -61,6 +70,7 @@ TokenChange TokenSource::reload()
     TokenChange change = TokenChange::unchanged;
     {
         const std::lock_guard lock{m_mutex};
+        m_stamp = stamp;
         if (!token) {
             // Keep the last good token: kubelet keeps it valid, and a file
             // briefly missing mid-rotation must not stop the next exchange.
@@ -69,7 +79,7 @@ TokenChange TokenSource::reload()
         }
         m_problem.clear();
         if (token != m_current) {
-            m_previous_digest = m_current_digest;
+            m_previous_digest = m_rules.accept_previous ? m_current_digest : std::nullopt;
             m_previous_expiry = m_current_expiry;
             m_current_digest = sha256(*token);
             m_current_expiry = expiry_of(*token);
@@ -83,6 +93,24 @@ TokenChange TokenSource::reload()
         m_listener();
     }
     return change;
+}
+
+TokenSource::Stamp TokenSource::stamp_of(const std::filesystem::path& file)
+{
+    struct stat info {};
+    if (::stat(file.c_str(), &info) != 0) {
+        return {};
+    }
+    return {static_cast<unsigned long long>(info.st_dev), static_cast<unsigned long long>(info.st_ino),
+            static_cast<long long>(info.st_size),
+            static_cast<long long>(info.st_mtim.tv_sec) * 1'000'000'000LL + info.st_mtim.tv_nsec};
+}
+
+bool TokenSource::changed_since_read() const
+{
+    const Stamp now = stamp_of(m_file);
+    const std::lock_guard lock{m_mutex};
+    return !(now == m_stamp);
 }
 
 std::optional<std::string> TokenSource::current() const

@@ -9,6 +9,8 @@
 // token over a newer one.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <mutex>
@@ -22,9 +24,18 @@ namespace cw {
 
 enum class TokenChange { unchanged, changed, unavailable };
 
+// How a file is judged. The pod's token keeps its previous value acceptable
+// (callers and sidecar read a rotation at slightly different moments); a
+// static caller token (a mounted Secret) does not, so that replacing the
+// Secret revokes the old value at once.
+struct TokenRules {
+    std::size_t min_length = 1;
+    bool accept_previous = true;
+};
+
 class TokenSource {
 public:
-    explicit TokenSource(std::filesystem::path file, const Clock& clock = real_clock());
+    explicit TokenSource(std::filesystem::path file, const Clock& clock = real_clock(), TokenRules rules = {});
 
     // Re-reads the file. On a change, the listener runs (outside the locks).
     TokenChange reload();
@@ -48,9 +59,27 @@ public:
 
     [[nodiscard]] const std::filesystem::path& file() const { return m_file; }
 
+    // Whether the file (followed through its symlinks) looks different from
+    // when it was last read: another inode, size or modification time. One
+    // stat(), so a caller presenting an unknown token can cheaply ask whether
+    // a rotation it saw first is worth a re-read.
+    [[nodiscard]] bool changed_since_read() const;
+
+    // How many times the file has been read, for tests and rate limits.
+    [[nodiscard]] std::uint64_t reads() const { return m_reads.load(); }
+
 private:
     const std::filesystem::path m_file;
     const Clock& m_clock;
+    const TokenRules m_rules;
+    std::atomic<std::uint64_t> m_reads{0};
+    struct Stamp {
+        unsigned long long device = 0, inode = 0;
+        long long size = -1, mtime_ns = 0;
+        bool operator==(const Stamp&) const = default;
+    };
+    static Stamp stamp_of(const std::filesystem::path& file);
+    Stamp m_stamp;  // guarded by m_mutex
     std::function<void()> m_listener;
 
     std::mutex m_reload_mutex;  // held from read to commit

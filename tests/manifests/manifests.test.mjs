@@ -147,7 +147,7 @@ const rendered = Object.fromEntries(overlays().map((dir) => [dir, render(path.jo
 const version = readFileSync(path.join(repo, "CMakeLists.txt"), "utf8").match(/project\(cwcreds VERSION ([0-9.]+)/)[1];
 
 test("kubectl kustomize renders every kustomization under manifests/", () => {
-  assert.deepEqual(Object.keys(rendered), ["example", "job", "no-native-sidecar", "serviceaccount"]);
+  assert.deepEqual(Object.keys(rendered), ["example", "job", "legacy-clients", "no-native-sidecar", "serviceaccount"]);
   for (const [dir, objects] of Object.entries(rendered)) assert.ok(objects.length > 0, `${dir} rendered nothing`);
 });
 
@@ -190,6 +190,27 @@ test("the binary has every flag and env variable the manifests rely on", () => {
       assert.deepEqual(container.args, ["serve"]);
       assert.equal(container.command, undefined, "the image's ENTRYPOINT runs the binary");
     }
+  }
+});
+
+test("legacy-clients: one Secret feeds the sidecar's --accept-token-file and the app's AWS_CONTAINER_AUTHORIZATION_TOKEN; IMDS on 127.0.0.1:80", () => {
+  const [workload] = workloads(rendered["legacy-clients"]);
+  const spec = podSpec(workload);
+  const { container } = sidecarOf(spec);
+  const env = envOf(container);
+  assert.ok(help["--accept-token-file"] && help["--imds-listen"], "cwcreds serve --help lacks the flags");
+  const secretVolume = spec.volumes.find((v) => v.secret?.secretName === "cwcreds-caller-token");
+  assert.ok(secretVolume, "no volume from the Secret");
+  const mount = mountOf(container, secretVolume.name);
+  assert.ok(mount?.readOnly, "the sidecar does not mount the Secret read-only");
+  assert.equal(env.CWCREDS_ACCEPT_TOKEN_FILE, path.posix.join(mount.mountPath, "token"));
+  assert.equal(env.CWCREDS_IMDS_LISTEN, "127.0.0.1:80");
+  assert.deepEqual(spec.securityContext.sysctls, [{ name: "net.ipv4.ip_unprivileged_port_start", value: "80" }]);
+  for (const app of appContainers(spec)) {
+    const entry = (app.env || []).find((e) => e.name === "AWS_CONTAINER_AUTHORIZATION_TOKEN");
+    assert.deepEqual(entry?.valueFrom?.secretKeyRef, { key: "token", name: "cwcreds-caller-token" }, app.name);
+    assert.equal(envOf(app).AWS_EC2_METADATA_SERVICE_ENDPOINT, "http://127.0.0.1:80", app.name);
+    assert.equal(envOf(app).AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, "/var/run/secrets/tokens/oidc-token", app.name);
   }
 });
 

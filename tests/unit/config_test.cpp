@@ -53,8 +53,10 @@ TEST_SUITE("sidecar::config")
 
     TEST_CASE("environment variables are read and flags win over them")
     {
-        const cw::EnvMap env{{"CWCREDS_ORG_ID", "env-org"}, {"CWCREDS_LISTEN", "127.0.0.1:7000"},
-                             {"CWCREDS_ALLOW_UNAUTHENTICATED", "true"}, {"CWCREDS_LOG_FORMAT", "json"}};
+        const cw::EnvMap env{{"CWCREDS_ORG_ID", "env-org"},
+                             {"CWCREDS_LISTEN", "127.0.0.1:7000"},
+                             {"CWCREDS_ALLOW_UNAUTHENTICATED", "true"},
+                             {"CWCREDS_LOG_FORMAT", "json"}};
         const auto from_env = parse({}, env);
         CHECK(from_env.upstream.org_id == "env-org");
         CHECK(from_env.server.port == 7000);
@@ -71,16 +73,20 @@ TEST_SUITE("sidecar::config")
         CHECK(error_of({"--org-id", "o", "--retry-max", "5x"}).find("--retry-max: '5x' is not a duration") == 0);
         CHECK(error_of({"--org-id", "o", "--listen", "nohost"}).find("--listen:") == 0);
         CHECK(error_of({"--org-id", "o", "--listen", "127.0.0.1:99999"}).find("--listen:") == 0);
-        CHECK(error_of({"--endpoint", "http://example.com/x"}).find("--endpoint: http:// is allowed only for loopback") == 0);
+        CHECK(
+            error_of({"--endpoint", "http://example.com/x"}).find("--endpoint: http:// is allowed only for loopback") ==
+            0);
         CHECK(error_of({"--org-id", "o", "--listen", "0.0.0.0:9911"}).find("--listen: 0.0.0.0 is not a loopback") == 0);
         CHECK(error_of({}).find("--org-id: required") == 0);
-        CHECK(error_of({"--exchange", "oidc", "--endpoint", "https://x/y"}).find("--org-id: required with --exchange oidc") == 0);
+        CHECK(error_of({"--exchange", "oidc", "--endpoint", "https://x/y"})
+                  .find("--org-id: required with --exchange oidc") == 0);
         CHECK(error_of({"--org-id", "o", "--duration", "13h"}).find("--duration: '13h' is out of range") == 0);
         CHECK(error_of({"--org-id", "o", "--exchange", "sts"}).find("--exchange:") == 0);
         CHECK(error_of({"--org-id", "o", "--log-level", "loud"}).find("--log-level:") == 0);
         CHECK(error_of({"--org-id", "o", "--token-file"}).find("--token-file: needs a value") == 0);
         CHECK(error_of({"--org-id", "o", "stray"}).find("'stray': unexpected argument") == 0);
-        CHECK(error_of({"--org-id", "o", "--refresh-fraction", "nan"}).find("--refresh-fraction: 'nan' is not a number") == 0);
+        CHECK(error_of({"--org-id", "o", "--refresh-fraction", "nan"})
+                  .find("--refresh-fraction: 'nan' is not a number") == 0);
         CHECK(error_of({"--org-id", "o", "--refresh-jitter", "inf"}).find("--refresh-jitter:") == 0);
     }
 
@@ -121,15 +127,17 @@ TEST_SUITE("sidecar::config")
     {
         const auto config = parse({"--org-id", "o", "--ca-file", "/ca.pem"}, {}, cw::Command::credential_process);
         CHECK(config.upstream.ca_file == "/ca.pem");
-        CHECK_THROWS_AS(parse({"--org-id", "o", "--listen", "127.0.0.1:1"}, {}, cw::Command::exchange), cw::ConfigError);
+        CHECK_THROWS_AS(parse({"--org-id", "o", "--listen", "127.0.0.1:1"}, {}, cw::Command::exchange),
+                        cw::ConfigError);
     }
 
     TEST_CASE("--help lists every flag with its environment variable")
     {
         const std::string help = cw::help_text(cw::Command::serve);
-        for (const char* name : {"--token-file", "CWCREDS_TOKEN_FILE", "--org-id", "--endpoint", "--exchange", "--duration",
-                                 "--ca-file", "--listen", "--client-token-file", "--allow-unauthenticated",
-                                 "--log-format", "--log-level", "--refresh-fraction", "--retry-max", "--startup-wait"}) {
+        for (const char* name :
+             {"--token-file", "CWCREDS_TOKEN_FILE", "--org-id", "--endpoint", "--exchange", "--duration", "--ca-file",
+              "--listen", "--client-token-file", "--allow-unauthenticated", "--log-format", "--log-level",
+              "--refresh-fraction", "--retry-max", "--startup-wait"}) {
             CAPTURE(name);
             CHECK(help.find(name) != std::string::npos);
         }
@@ -137,6 +145,29 @@ TEST_SUITE("sidecar::config")
     }
 
     // CWCREDS_UPDATE_README=1 rewrites the block between the markers instead.
+    TEST_CASE("accepted token files repeat as flags or come comma-separated from the environment")
+    {
+        CHECK(parse({"--org-id", "o", "--accept-token-file", "/a", "--accept-token-file=/b"}).accept_token_files ==
+              std::vector<std::filesystem::path>{"/a", "/b"});
+        CHECK(parse({"--org-id", "o"}, {{"CWCREDS_ACCEPT_TOKEN_FILE", "/a,/b"}}).accept_token_files ==
+              std::vector<std::filesystem::path>{"/a", "/b"});
+        CHECK(parse({"--org-id", "o", "--accept-token-file", "/c"}, {{"CWCREDS_ACCEPT_TOKEN_FILE", "/a,/b"}})
+                  .accept_token_files == std::vector<std::filesystem::path>{"/c"});
+        CHECK(parse({"--org-id", "o"}).accept_token_files.empty());
+        CHECK(error_of({"--org-id", "o", "--accept-token-file", "/a,,/b"}).find("--accept-token-file") == 0);
+    }
+
+    TEST_CASE("--imds-listen implies --imds and must be loopback")
+    {
+        CHECK_FALSE(parse({"--org-id", "o"}).imds.enabled);
+        CHECK(parse({"--org-id", "o", "--imds"}).imds.enabled);
+        const auto config = parse({"--org-id", "o"}, {{"CWCREDS_IMDS_LISTEN", "127.0.0.1:80"}});
+        CHECK(config.imds.enabled);
+        CHECK(config.imds.listen_host == "127.0.0.1");
+        CHECK(config.imds.listen_port == 80);
+        CHECK(error_of({"--org-id", "o", "--imds-listen", "0.0.0.0:80"}).find("--imds-listen: '0.0.0.0'") == 0);
+    }
+
     TEST_CASE("README's configuration table is the settings table")
     {
         const std::string path = CWCREDS_SOURCE_DIR "/README.md";

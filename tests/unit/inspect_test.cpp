@@ -123,4 +123,19 @@ TEST_SUITE("sidecar::inspect")
         CHECK(cw::relative_time(cw::Millis{-180'400}) == "3m ago");
         CHECK(cw::relative_time(cw::Millis{7'250'000}) == "in 2h");
     }
+
+    TEST_CASE("an unreadable accepted token file fails; IMDS being on is stated")
+    {
+        const auto status = nlohmann::json::parse(R"({"callers": {
+            "accepted_token_files": [{"file": "/s/ok", "readable": true},
+                                     {"file": "/s/gone", "readable": false, "problem": "No such file or directory"}],
+            "imds": {"enabled": true}}})");
+        const auto checks = cw::inspect_caller_status(status);
+        REQUIRE(checks.size() == 3);
+        CHECK(checks[0].verdict == cw::Verdict::ok);
+        CHECK(checks[1].verdict == cw::Verdict::fail);
+        CHECK(checks[1].detail.find("/s/gone unreadable (No such file or directory)") == 0);
+        CHECK(checks[2].name == "instance metadata");
+        CHECK(cw::inspect_caller_status(nlohmann::json::object()).empty());
+    }
 }

@@ -1,0 +1,190 @@
+"""Callers besides the pod's token: an accepted static token file
+(--accept-token-file, a mounted Secret) and EC2 instance metadata (--imds,
+--imds-listen). What each is allowed, what is refused and with which status,
+what /v1/status and /metrics say, and that no secret shows anywhere."""
+
+import http.client
+import re
+import secrets
+import sys
+import time
+import unittest
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+import cwtest  # noqa: E402
+
+import itest  # noqa: E402
+from itest import CONTAINER  # noqa: E402
+
+TTL = "X-aws-ec2-metadata-token-ttl-seconds"
+SESSION = "X-aws-ec2-metadata-token"
+CREDS = "/latest/meta-data/iam/security-credentials/"
+
+
+def served(sc, caller):
+    match = re.search(r'^cwcreds_credentials_served_total\{caller="%s"\} (\S+)$' % caller,
+                      sc.get("/metrics").body, re.M)
+    return int(float(match.group(1)))
+
+
+def await_condition(what, condition, timeout=10):
+    """Polls `condition` (bounded) until it holds; fails naming `what`."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout}s")
+        time.sleep(0.05)
+
+
+class AcceptedTokenFile(itest.TestCase):
+    def secret_dir(self, env, value):
+        secret = cwtest.KubeletTokenDir(env.tmp / "secret", filename="token")
+        secret.write(value)
+        return secret
+
+    def test_missing_empty_or_short_files_are_refused_at_startup(self):
+        env = self.env()
+        env.write_token()
+        short = env.tmp / "short"
+        short.write_text("x" * 31 + "\n")
+        empty = env.tmp / "empty"
+        empty.write_text("")
+        for path, reason in ((env.tmp / "absent", "No such file"), (empty, "empty"),
+                             (short, "shorter than 32 characters")):
+            with self.subTest(path=path.name):
+                proc = cwtest.run_cwcreds(["serve", *env.args(CONTAINER), "--listen", "127.0.0.1:0",
+                                           "--accept-token-file", str(path)], timeout=10)
+                self.assertEqual(proc.returncode, 2, proc.stderr)
+                self.assertIn("--accept-token-file", proc.stderr)
+                self.assertIn(reason, proc.stderr)
+
+    def test_static_token_is_served_counted_and_revoked_when_the_secret_changes(self):
+        env = self.env()
+        pod_token = env.write_token()
+        first, second = secrets.token_hex(24), secrets.token_hex(24)
+        secret = self.secret_dir(env, first)
+        sc = env.sidecar(env.args(CONTAINER, extra=["--accept-token-file", str(secret.path)]))
+
+        self.assertCredentials(sc.get("/v1/credentials", token=pod_token))
+        self.assertCredentials(sc.get("/v1/credentials", token=first))
+        self.assertEqual(sc.get("/v1/credentials", token="x" * 48).status, 403)
+        self.assertEqual(served(sc, "pod-token"), 1)
+        self.assertEqual(served(sc, "accepted-token"), 1)
+        status = sc.get("/v1/status", token=first).json
+        self.assertEqual(status["callers"]["served"]["accepted-token"], 1)
+        self.assertEqual(status["callers"]["accepted_token_files"][0]["file"], str(secret.path))
+        self.assertTrue(status["callers"]["accepted_token_files"][0]["readable"])
+
+        # A new Secret value: the old one stops working, the new one works.
+        secret.write(second)
+        await_condition("the sidecar refusing the replaced value",
+                        lambda: sc.get("/v1/credentials", token=first).status == 403)
+        self.assertCredentials(sc.get("/v1/credentials", token=second))
+
+        # The Secret going away is visible, and the last good value still works
+        # (a Secret volume swaps its ..data like a projected one).
+        secret.remove()
+        await_condition("status reporting the unreadable file", lambda: not sc.get(
+            "/v1/status", token=pod_token).json["callers"]["accepted_token_files"][0]["readable"], timeout=40)
+        self.assertRegex(sc.get("/metrics").body, r"(?m)^cwcreds_accepted_token_files_unreadable 1$")
+        inspect = cwtest.run_cwcreds(["inspect", "--token-file", str(env.tokdir.path),
+                                      "--sidecar", sc.base_url], timeout=20)
+        self.assertNotEqual(inspect.returncode, 0)
+        self.assertIn("unreadable", inspect.stdout)
+
+        for text in (sc.log_text(), sc.get("/metrics").body, sc.get("/v1/status", token=pod_token).body):
+            for value in (first, second):
+                self.assertNotIn(value, text)
+
+
+class InstanceMetadata(itest.TestCase):
+    def start(self, extra=()):
+        env = self.env()
+        self.pod_token = env.write_token(sub="system:serviceaccount:team-a:s3-app")
+        return env.sidecar(env.args(CONTAINER, extra=["--imds", "--region", "US-EAST-04A", *extra]))
+
+    def session(self, sc, ttl="60"):
+        answer = sc.get("/latest/api/token", method="PUT", headers={TTL: ttl})
+        self.assertEqual(answer.status, 200, answer.body)
+        return answer.body
+
+    def test_the_imds_v2_flow_gives_the_served_credentials_with_a_null_token(self):
+        sc = self.start()
+        token = self.session(sc)
+        self.assertEqual(len(token), 64)
+        self.assertEqual(sc.get(CREDS, headers={SESSION: token}).body, "s3-app")
+        document = sc.get(CREDS + "s3-app", headers={SESSION: token}).json
+        container = sc.get("/v1/credentials", token=self.pod_token).json
+        self.assertEqual(document["Code"], "Success")
+        self.assertEqual(document["Type"], "AWS-HMAC")
+        for field in ("AccessKeyId", "SecretAccessKey", "Expiration"):
+            self.assertEqual(document[field], container[field], field)
+        self.assertIn("Token", document)
+        self.assertIsNone(document["Token"])
+        self.assertEqual(sc.get("/latest/meta-data/placement/region", headers={SESSION: token}).body,
+                         "US-EAST-04A")
+        self.assertEqual(served(sc, "imds-session"), 1)
+        self.assertNotIn(token, sc.log_text())
+        self.assertNotIn(token, sc.get("/v1/status", token=self.pod_token).body)
+
+    def test_every_refusal(self):
+        sc = self.start()
+        token = self.session(sc)
+        cases = [
+            ("PUT without a TTL", "PUT", "/latest/api/token", {}, 400),
+            ("PUT with TTL 0", "PUT", "/latest/api/token", {TTL: "0"}, 400),
+            ("PUT with TTL 21601", "PUT", "/latest/api/token", {TTL: "21601"}, 400),
+            ("PUT with TTL abc", "PUT", "/latest/api/token", {TTL: "abc"}, 400),
+            ("PUT through a proxy", "PUT", "/latest/api/token", {TTL: "60", "X-Forwarded-For": "10.0.0.1"}, 403),
+            ("GET through a proxy", "GET", CREDS + "s3-app", {SESSION: token, "X-Forwarded-For": "10.0.0.1"}, 403),
+            ("GET of the token path", "GET", "/latest/api/token", {}, 405),
+            ("IMDSv1: no session token", "GET", CREDS + "s3-app", {}, 401),
+            ("a made-up session token", "GET", CREDS + "s3-app", {SESSION: "0" * 64}, 401),
+            ("listing without a session", "GET", CREDS, {}, 401),
+            ("another role", "GET", CREDS + "admin", {SESSION: token}, 404),
+            ("POST with a session", "POST", CREDS + "s3-app", {SESSION: token}, 405),
+        ]
+        for what, method, path, headers, status in cases:
+            with self.subTest(what):
+                answer = sc.get(path, method=method, headers=headers)
+                self.assertEqual(answer.status, status, f"{method} {path}: {answer.body}")
+                self.assertNotIn("SecretAccessKey", answer.body)
+
+    def test_session_tokens_expire_at_their_ttl(self):
+        sc = self.start()
+        token = self.session(sc, ttl="1")
+        self.assertEqual(sc.get(CREDS, headers={SESSION: token}).status, 200)
+        await_condition("the 1-second session expiring", lambda: sc.get(CREDS, headers={SESSION: token}).status == 401)
+
+    def test_without_imds_the_paths_do_not_exist(self):
+        env = self.env()
+        env.write_token()
+        sc = env.sidecar(env.args(CONTAINER))
+        self.assertEqual(sc.get("/latest/api/token", method="PUT", headers={TTL: "60"}).status, 404)
+
+    def test_the_imds_only_listener_serves_instance_metadata_and_nothing_else(self):
+        sc = self.start(extra=["--imds-listen", "127.0.0.1:0"])
+        line = sc.wait_for_log(r"imds_at=127\.0\.0\.1:(\d+)")
+        port = int(re.search(r"imds_at=127\.0\.0\.1:(\d+)", line).group(1))
+
+        def request(method, path, headers):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            try:
+                conn.request(method, path, headers=headers)
+                answer = conn.getresponse()
+                return answer.status, answer.read().decode()
+            finally:
+                conn.close()
+
+        status, token = request("PUT", "/latest/api/token", {TTL: "60"})
+        self.assertEqual(status, 200)
+        # A session from one listener works on the other: one store per process.
+        self.assertEqual(sc.get(CREDS, headers={SESSION: token}).body, "s3-app")
+        self.assertEqual(request("GET", CREDS, {SESSION: token})[0], 200)
+        self.assertEqual(request("GET", "/v1/credentials", {"Authorization": self.pod_token})[0], 404)
+        self.assertEqual(request("GET", "/metrics", {})[0], 404)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
