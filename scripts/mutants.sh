@@ -53,11 +53,11 @@ mutant fraction-fixed-0.25 sidecar/refresh_policy.cpp \
   "$refresh"
 mutant jitter-ignored sidecar/refresh_policy.cpp \
   's/const double jitter = settings\.refresh_jitter \* /const double jitter = 0.0 * /' \
-  "$unit"
+  "$unit" quick
 # -- Never serve expired keys -------------------------------------------------
 mutant margin-dropped sidecar/refresh_policy.cpp \
   's/return credentials\.effective_expiry() - margin;/return credentials.effective_expiry();/' \
-  "$refresh" quick
+  "$refresh"
 mutant margin-not-capped sidecar/refresh_policy.cpp \
   's/const Millis margin = std::min(settings\.expiry_margin, .*$/const Millis margin = settings.expiry_margin;/' \
   "$refresh"
@@ -70,13 +70,13 @@ mutant backoff-not-capped sidecar/backoff.cpp \
   "$unit" quick
 mutant retry-after-ignored sidecar/backoff.cpp \
   's/delay = std::max(delay, \*retry_after);/(void)delay;/' \
-  "$unit"
+  "$unit" quick
 mutant rejected-retried-like-retryable sidecar/backoff.cpp \
   's/if (outcome != ExchangeOutcome::rejected) {/if (true) {/' \
   "$faults"
 mutant one-exchange-per-waiting-caller sidecar/refresher.cpp \
   '/^std::shared_ptr<const Served> Refresher::servable() const$/,/^}/s/^    std::shared_ptr<const Served> served;$/    if (!first_attempt_done()) { const_cast<Refresher*>(this)->step(); }\n    std::shared_ptr<const Served> served;/' \
-  '-L ^unit$ -R Refresher' quick
+  "$unit" quick
 # -- No secret in any output --------------------------------------------------
 mutant upstream-body-not-redacted sidecar/exchange_client.cpp \
   's/sanitize_excerpt(transfer\.body)/transfer.body.substr(0, 160)/' \
@@ -84,7 +84,7 @@ mutant upstream-body-not-redacted sidecar/exchange_client.cpp \
 # -- Callers ------------------------------------------------------------------
 mutant previous-token-refused sidecar/token_source.cpp \
   's/return current || previous;/return current;/' \
-  "$unit"
+  "$unit" quick
 mutant missing-authorization-403 sidecar/http_server.cpp \
   's/^                401, "MissingAuthorization",/                403, "MissingAuthorization",/' \
   "$hostile"
