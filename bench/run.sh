@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The cwcreds benchmark (issue 7) in one command, on a fresh Debian 12 machine:
+# The cwcreds benchmark in one command, on a fresh Debian 12 machine:
 #
 #   bash bench/run.sh            # full run, a few minutes; writes bench/RESULTS.md
 #   bash bench/run.sh --smoke    # seconds, for CI; writes build-bench/RESULTS-smoke.md
