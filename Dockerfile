@@ -1,7 +1,7 @@
 # cwcreds container image.
 #
-# Stage 1 builds the binary exactly as CI does (CMake, build type CI, warnings
-# as errors) and runs the unit tests; the image is only produced when they
+# Stage 1 builds the binary exactly as CI does (CMake, build type CI: -O2 -g,
+# warnings as errors) and runs the unit tests; the image is only produced when they
 # pass. Stage 2 is debian:bookworm-slim with the shared libraries the binary
 # links and the CA certificates, nothing else: it runs as 65532:65532 and its
 # ENTRYPOINT is in exec form, so no shell is ever needed at run time.
@@ -32,7 +32,10 @@ COPY common/ common/
 COPY sidecar/ sidecar/
 COPY tests/CMakeLists.txt tests/
 COPY tests/unit/ tests/unit/
+# The CI build type is -O2 -g with assertions on; the grep fails the build if
+# the compile commands ever lose the optimisation again.
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=CI -DCWCREDS_WERROR=ON \
+ && grep -q -- ' -O2 -g ' build/compile_commands.json \
  && cmake --build build -j "$(nproc)" --target cwcreds unit_tests \
  && ctest --test-dir build -L unit --no-tests=error --output-on-failure -j "$(nproc)" \
  && build/cwcreds --version \

