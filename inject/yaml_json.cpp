@@ -145,9 +145,15 @@ std::size_t document_of_line(std::string_view text, std::size_t line)
     return document;
 }
 
+// Quoted when the text would read back as anything but this string, by our
+// reader or by kubectl's YAML 1.1 one (yes/no/on/off are booleans there,
+// 0x1F, 0o17, 1_000 and 1:30 numbers): quoting too often costs nothing.
 bool needs_quotes(const std::string& text)
 {
-    return !plain_scalar(text).is_string() || text.find_first_of("\n\r\t") != std::string::npos;
+    static const std::regex yaml11_word{R"(y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF|=|<<)"};
+    return !plain_scalar(text).is_string() || text.find_first_of("\n\r\t") != std::string::npos ||
+           (!text.empty() && std::string_view{"0123456789+-."}.find(text.front()) != std::string_view::npos) ||
+           std::regex_match(text, yaml11_word);
 }
 
 void emit(YAML::Emitter& out, const json& value)

@@ -15,6 +15,10 @@
 //    opt-out labels), and its three copies of the sidecar are one.
 // 5. Resources that are not Kubernetes' own (PrometheusRule) are checked by
 //    promtool; their schema is not in the Kubernetes models.
+// 6. `cwcreds inject` on every pod shape of tests/fixtures/inject: each JSON
+//    Patch it prints, applied by `kubectl patch --local --type json`, gives
+//    the object it writes, and that object passes the strict schema check;
+//    the shapes it must refuse exit 2 with the reason.
 //
 // Environment: CWCREDS_BIN (the binary; default build/cwcreds), KUBECTL
 // (default kubectl). Needs nothing from the network.
@@ -468,4 +472,36 @@ test("monitoring: the PrometheusRule passes promtool and uses metrics the binary
   for (const r of rule.spec.groups.flatMap((g) => g.rules)) {
     for (const metric of r.expr.match(/cwcreds_[a-z_]+/g)) assert.ok(source.includes(`"${metric}"`), `${r.alert}: ${metric}`);
   }
+});
+
+test("cwcreds inject: every patch applied by kubectl patch --local gives a schema-valid object equal to its YAML", () => {
+  const fixtures = path.join(repo, "tests", "fixtures", "inject");
+  const flags = ["--org-id", "acme", "--image", "cwcreds:0.1.0"];
+  const files = readdirSync(fixtures).filter((f) => f.endsWith(".yaml")).sort();
+  assert.ok(files.length >= 10, "the corpus is missing");
+  let patched = 0;
+  for (const file of files) {
+    const input = path.join(fixtures, file);
+    if (file.startsWith("refuse-")) {
+      assert.throws(() => run(bin, ["inject", ...flags, "-f", input]),
+        (error) => error.status === 2 && /^cwcreds inject: document 1 \(Pod [a-z-]+\): .+/.test(error.stderr), file);
+      continue;
+    }
+    const [line, ...more] = run(bin, ["inject", ...flags, "--print-patch", "-f", input]).trim().split("\n");
+    assert.equal(more.length, 0, `${file}: one object expected`);
+    const { patch } = JSON.parse(line);
+    assert.ok(patch.length > 0, `${file}: nothing injected`);
+    const viaKubectl = parseAllDocuments(run(kubectl, ["patch", "--local", "--type", "json", "-p", JSON.stringify(patch),
+      "-f", input, "-o", "yaml"]))[0].toJS();
+    const [written] = parseAllDocuments(run(bin, ["inject", ...flags, "-f", input])).map((d) => d.toJS());
+    assert.deepEqual(viaKubectl, written, `${file}: kubectl's result differs from cwcreds inject's`);
+    strictValidate(written);
+    const spec = podSpec(written);
+    assert.equal(spec.initContainers[0].name, SIDECAR, file);
+    // Injecting the output again changes nothing.
+    const again = execFileSync(bin, ["inject", ...flags, "--print-patch"], { input: JSON.stringify(written), encoding: "utf8" });
+    assert.deepEqual(JSON.parse(again).patch, [], `${file}: not idempotent`);
+    patched++;
+  }
+  assert.ok(patched >= 7);
 });

@@ -83,6 +83,10 @@ tagged: !!str 42
         REQUIRE(back.size() == 1);
         CHECK_MESSAGE(back[0] == original, text);
         CHECK(text.find("|\n") != std::string::npos);  // the script stays a readable block
+        // kubectl reads YAML 1.1, where these unquoted would not be strings.
+        for (const char* word : {"yes", "on", "0.1.0", "1:30", "0x1F", "-1"}) {
+            CHECK_MESSAGE(cw::to_yaml(json{{"v", word}}) == "v: \"" + std::string{word} + "\"\n", word);
+        }
     }
 
     TEST_CASE("bad YAML names the document it is in")
