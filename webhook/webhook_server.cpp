@@ -108,7 +108,10 @@ public:
         m_server.set_payload_max_length(k_max_review);
         m_server.set_read_timeout(std::chrono::seconds{5});
         m_server.set_write_timeout(std::chrono::seconds{5});
-        m_server.set_keep_alive_timeout(30);
+        // An idle keep-alive connection holds its worker until this passes,
+        // and cpp-httplib checks for stop() only between requests: it bounds
+        // how long SIGTERM takes, so keep it well under the pod's grace period.
+        m_server.set_keep_alive_timeout(5);
         m_server.set_keep_alive_max_count(10'000);
 
         m_server.Post("/mutate", [this](const httplib::Request& request, httplib::Response& response) {
@@ -158,8 +161,21 @@ public:
         return port;
     }
 
-    void run() { m_server.listen_after_bind(); }
-    void stop() { m_server.stop(); }
+    void run()
+    {
+        m_server.listen_after_bind();
+        m_run_returned = true;
+    }
+
+    void stop()
+    {
+        // cpp-httplib's stop() does nothing until the accept loop runs; a
+        // SIGTERM right after start must not leave run() serving for ever.
+        while (!m_server.is_running() && !m_run_returned) {
+            std::this_thread::sleep_for(std::chrono::milliseconds{1});
+        }
+        m_server.stop();
+    }
 
     std::string metrics() const
     {
@@ -223,6 +239,7 @@ private:
     httplib::SSLServer m_server;
     std::array<std::atomic<std::uint64_t>, k_results.size()> m_counts{};
     std::atomic<std::uint64_t> m_micros{0};
+    std::atomic<bool> m_run_returned{false};
 };
 
 WebhookServer::WebhookServer(const WebhookSettings& settings, InjectOptions options, CertificateStore& certificates)
