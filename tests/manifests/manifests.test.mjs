@@ -161,7 +161,7 @@ const rendered = Object.fromEntries(overlays().map((dir) => [dir, render(path.jo
 const version = readFileSync(path.join(repo, "CMakeLists.txt"), "utf8").match(/project\(cwcreds VERSION ([0-9.]+)/)[1];
 
 test("kubectl kustomize renders every kustomization under manifests/", () => {
-  assert.deepEqual(Object.keys(rendered), ["example", "guaranteed", "job", "monitoring", "no-native-sidecar", "serviceaccount"]);
+  assert.deepEqual(Object.keys(rendered), ["example", "guaranteed", "job", "monitoring", "no-native-sidecar", "serviceaccount", "webhook"]);
   for (const [dir, objects] of Object.entries(rendered)) assert.ok(objects.length > 0, `${dir} rendered nothing`);
 });
 
@@ -189,7 +189,7 @@ test("the binary has every flag and env variable the manifests rely on", () => {
   const knownEnv = new Set(Object.values(help).map((f) => f.env));
   for (const objects of Object.values(rendered)) {
     const configMaps = Object.fromEntries(objects.filter((o) => o.kind === "ConfigMap").map((o) => [o.metadata.name, o]));
-    for (const workload of workloads(objects)) {
+    for (const workload of workloads(objects).filter((w) => sidecarOf(podSpec(w)))) {
       const { container } = sidecarOf(podSpec(workload));
       const names = (container.env || []).map((e) => e.name);
       for (const source of container.envFrom || []) {
@@ -504,4 +504,82 @@ test("cwcreds inject: every patch applied by kubectl patch --local gives a schem
     patched++;
   }
   assert.ok(patched >= 7);
+});
+
+test("webhook: configuration, Deployment, Service and certificates agree with each other and the binary", () => {
+  const objects = rendered.webhook;
+  const one = (kind) => { const found = objects.filter((o) => o.kind === kind); assert.equal(found.length, 1, kind); return found[0]; };
+  const namespace = one("Namespace").metadata.name;
+  const deployment = one("Deployment");
+  const service = one("Service");
+  const config = one("MutatingWebhookConfiguration");
+  const pdb = one("PodDisruptionBudget");
+  assert.equal(one("Namespace").metadata.labels["pod-security.kubernetes.io/enforce"], "restricted");
+  for (const obj of objects.filter((o) => !["Namespace", "MutatingWebhookConfiguration"].includes(o.kind))) {
+    assert.equal(obj.metadata.namespace, namespace, `${obj.kind}/${obj.metadata.name}`);
+  }
+
+  // The webhook as the issue of availability demands: 2 replicas, a PDB
+  // keeping one, restricted security, no API access.
+  assert.equal(deployment.spec.replicas, 2);
+  assert.equal(pdb.spec.minAvailable, 1);
+  assert.deepEqual(pdb.spec.selector.matchLabels, deployment.spec.selector.matchLabels);
+  const spec = podSpec(deployment);
+  assert.equal(spec.automountServiceAccountToken, false);
+  assert.equal(objects.filter((o) => /Role/.test(o.kind)).length, 0, "no RBAC: the webhook reads nothing from the API");
+  const [container] = spec.containers;
+  assert.equal(spec.securityContext.runAsNonRoot, true);
+  assert.equal(spec.securityContext.seccompProfile.type, "RuntimeDefault");
+  assert.equal(container.securityContext.allowPrivilegeEscalation, false);
+  assert.deepEqual(container.securityContext.capabilities.drop, ["ALL"]);
+  assert.equal(container.securityContext.readOnlyRootFilesystem, true);
+
+  // Its flags exist in `cwcreds webhook --help`, and the TLS files are the mounted Secret's.
+  const help = run(bin, ["webhook", "--help"]);
+  assert.equal(container.args[0], "webhook");
+  for (const arg of container.args.slice(1).filter((a) => a.startsWith("--"))) assert.ok(help.includes(`  ${arg} `), arg);
+  const configMap = objects.find((o) => o.kind === "ConfigMap" && o.metadata.name === container.envFrom[0].configMapRef.name);
+  for (const name of Object.keys(configMap.data)) assert.ok(help.includes(`env ${name}`), name);
+  const mount = container.volumeMounts.find((m) => m.name === "tls");
+  const secretName = spec.volumes.find((v) => v.name === "tls").secret.secretName;
+  assert.equal(container.args[container.args.indexOf("--tls-cert-file") + 1], `${mount.mountPath}/tls.crt`);
+  assert.equal(container.args[container.args.indexOf("--tls-key-file") + 1], `${mount.mountPath}/tls.key`);
+  const port = container.ports.find((p) => p.name === "https").containerPort;
+  assert.equal(port, 8443, "the binary's default --listen port");
+  for (const probe of ["readinessProbe", "livenessProbe"]) assert.equal(container[probe].httpGet.scheme, "HTTPS");
+
+  // The API server's view: the Service, the label, the namespaces, the policy.
+  assert.equal(config.webhooks.length, 1);
+  const [hook] = config.webhooks;
+  assert.deepEqual(hook.clientConfig.service, { name: service.metadata.name, namespace, path: "/mutate", port: service.spec.ports[0].port });
+  assert.equal(service.spec.ports[0].targetPort, "https");
+  assert.deepEqual(service.spec.selector, deployment.spec.selector.matchLabels);
+  assert.deepEqual(hook.objectSelector, { matchLabels: { "cwcreds/inject": "true" } });
+  assert.deepEqual(hook.namespaceSelector.matchExpressions,
+    [{ key: "kubernetes.io/metadata.name", operator: "NotIn", values: ["kube-system", namespace] }]);
+  assert.deepEqual(hook.rules, [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"], scope: "Namespaced" }]);
+  assert.equal(hook.sideEffects, "None");
+  assert.equal(hook.failurePolicy, "Fail");
+  assert.equal(hook.reinvocationPolicy, "IfNeeded");
+  assert.ok(hook.timeoutSeconds >= 2 && hook.timeoutSeconds <= 10);
+  assert.deepEqual(hook.admissionReviewVersions, ["v1"]);
+
+  // cert-manager (its CRDs are not in the Kubernetes schema: checked here by
+  // hand): the serving Certificate fills the mounted Secret, names the
+  // Service, comes from a CA Issuer, and that CA is what cainjector injects.
+  const certificates = Object.fromEntries(objects.filter((o) => o.kind === "Certificate").map((o) => [o.metadata.name, o]));
+  const issuers = Object.fromEntries(objects.filter((o) => o.kind === "Issuer").map((o) => [o.metadata.name, o]));
+  const [injectNamespace, injectName] = config.metadata.annotations["cert-manager.io/inject-ca-from"].split("/");
+  assert.equal(injectNamespace, namespace);
+  const serving = certificates[injectName];
+  assert.ok(serving, "inject-ca-from names no Certificate");
+  assert.equal(serving.spec.secretName, secretName);
+  assert.ok(serving.spec.dnsNames.includes(`${service.metadata.name}.${namespace}.svc`));
+  assert.ok(serving.spec.usages.includes("server auth"));
+  const caIssuer = issuers[serving.spec.issuerRef.name];
+  assert.ok(caIssuer?.spec.ca, "the serving certificate is not signed by a CA Issuer");
+  const ca = Object.values(certificates).find((c) => c.spec.secretName === caIssuer.spec.ca.secretName);
+  assert.equal(ca?.spec.isCA, true);
+  assert.ok(issuers[ca.spec.issuerRef.name]?.spec.selfSigned);
+  for (const obj of [...Object.values(certificates), ...Object.values(issuers)]) assert.equal(obj.apiVersion, "cert-manager.io/v1");
 });
