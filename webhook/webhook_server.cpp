@@ -106,6 +106,9 @@ public:
     {
         m_server.new_task_queue = [] { return new BoundedPool; };
         m_server.set_payload_max_length(k_max_review);
+        // cpp-httplib writes the head and the body separately; with Nagle on,
+        // the body waits for the client's delayed ACK (tens of ms a review).
+        m_server.set_tcp_nodelay(true);
         m_server.set_read_timeout(std::chrono::seconds{5});
         m_server.set_write_timeout(std::chrono::seconds{5});
         // An idle keep-alive connection holds its worker until this passes,
