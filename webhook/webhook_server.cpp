@@ -109,7 +109,13 @@ public:
         // cpp-httplib writes the head and the body separately; with Nagle on,
         // the body waits for the client's delayed ACK (tens of ms a review).
         m_server.set_tcp_nodelay(true);
-        m_server.set_read_timeout(std::chrono::seconds{5});
+        // Per recv(), not per request: the API server sends a review at once,
+        // and a silent connection (or a TLS handshake never finished) frees
+        // its worker after this. cpp-httplib serves a connection per thread,
+        // so a flood of silent connections delays reviews by about
+        // connections / threads * this; README.md ("Inject") says how to
+        // keep other pods from reaching the webhook.
+        m_server.set_read_timeout(std::chrono::seconds{2});
         m_server.set_write_timeout(std::chrono::seconds{5});
         // An idle keep-alive connection holds its worker until this passes,
         // and cpp-httplib checks for stop() only between requests: it bounds

@@ -235,6 +235,26 @@ class WebhookTest(unittest.TestCase):
         self.assertIn('cwcreds_webhook_certificate_reloads_total{result="failed"} 1', self.get("/metrics"))
         self.assertTrue(any("certificate reload failed" in line for line in self.log))
 
+    def threads(self):
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        return int(re.search(r"^Threads:\s+(\d+)", status, re.M).group(1))
+
+    def test_a_flood_of_silent_connections_takes_no_thread_each_and_passes(self):
+        silent = [socket.create_connection(("127.0.0.1", self.port), timeout=10) for _ in range(300)]
+        try:
+            # A real review still gets its answer (late: workers are freed as
+            # the silent ones time out), and no thread was added per connection.
+            conn = self.connect(self.both_cas)
+            conn.timeout = 120
+            status, _ = self.post(review(pod()), conn=conn)
+            conn.close()
+            self.assertEqual(status, 200)
+            # 64 workers, the acceptor and main: a fixed pool, not 300 threads.
+            self.assertLessEqual(self.threads(), 66)
+        finally:
+            for sock in silent:
+                sock.close()
+
     def test_sigterm_exits_cleanly(self):
         self.assertEqual(cwtest.stop_process(self.proc), 0)
 
