@@ -519,7 +519,7 @@ test("webhook: configuration, Deployment, Service and certificates agree with ea
     assert.equal(obj.metadata.namespace, namespace, `${obj.kind}/${obj.metadata.name}`);
   }
 
-  // The webhook as the issue of availability demands: 2 replicas, a PDB
+  // Availability with failurePolicy Fail: 2 replicas, a PDB
   // keeping one, restricted security, no API access.
   assert.equal(deployment.spec.replicas, 2);
   assert.equal(pdb.spec.minAvailable, 1);
