@@ -24,6 +24,8 @@ constexpr std::array k_kinds{
     Kind{"batch", "CronJob", "/spec/jobTemplate/spec/template"},
 };
 
+constexpr std::string_view k_opt_out_label = "cwcreds.coreweave.com/inject";
+
 }  // namespace
 
 std::optional<std::string> pod_pointer(const nlohmann::json& object)
@@ -44,10 +46,26 @@ std::optional<std::string> pod_pointer(const nlohmann::json& object)
     return std::nullopt;
 }
 
+static bool label_is_false(const nlohmann::json& object, std::string_view label)
+{
+    const auto* metadata = object.is_object() && object.contains("metadata") ? &object["metadata"] : nullptr;
+    if (metadata == nullptr || !metadata->is_object() || !metadata->contains("labels") ||
+        !(*metadata)["labels"].is_object()) {
+        return false;
+    }
+    const auto& labels = (*metadata)["labels"];
+    const auto it = labels.find(label);
+    return it != labels.end() && *it == "false";
+}
+
 InjectResult inject_object(const nlohmann::json& object, const InjectOptions& options)
 {
     const auto pointer = pod_pointer(object);
-    if (!pointer) {
+    // The kustomize component's opt-out label on the workload, or the
+    // webhook's label set to "false" on the pod: left as they are.
+    if (!pointer || label_is_false(object, k_opt_out_label) ||
+        (object.contains(nlohmann::json::json_pointer{*pointer}) &&
+         label_is_false(object.at(nlohmann::json::json_pointer{*pointer}), k_inject_label))) {
         return Injection{object, nlohmann::json::array()};
     }
     const nlohmann::json::json_pointer at{*pointer};

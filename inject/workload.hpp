@@ -18,7 +18,9 @@ namespace cw {
 std::optional<std::string> pod_pointer(const nlohmann::json& object);
 
 // inject_pod on the object's pod; the Injection holds the whole object and a
-// patch against it. Objects without a pod come back unchanged with no patch.
+// patch against it. Objects without a pod, workloads labelled
+// cwcreds.coreweave.com/inject: "false" (the kustomize component's opt-out)
+// and pods labelled cwcreds/inject: "false" come back unchanged, no patch.
 InjectResult inject_object(const nlohmann::json& object, const InjectOptions& options);
 
 }  // namespace cw

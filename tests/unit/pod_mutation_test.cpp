@@ -331,6 +331,16 @@ TEST_SUITE("inject::pod_mutation")
         CHECK_FALSE(cw::pod_pointer(json{{"apiVersion", "example.com/v1"}, {"kind", "Deployment"}}));
     }
 
+    TEST_CASE("the opt-out labels leave a workload as it is")
+    {
+        json workload = fixture("job.yaml");
+        workload["metadata"]["labels"]["cwcreds.coreweave.com/inject"] = "false";
+        CHECK(injected(workload).patch == json::array());
+        json pod_opt_out = fixture("job.yaml");
+        pod_opt_out["spec"]["template"]["metadata"]["labels"]["cwcreds/inject"] = "false";
+        CHECK(injected(pod_opt_out).pod == pod_opt_out);
+    }
+
     TEST_CASE("the injected sidecar is the component's sidecar (manifests/components/cwcreds)")
     {
         const json component = load_yaml("manifests/components/cwcreds/sidecar.yaml");
