@@ -23,15 +23,20 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config ca-certificates \
       libcpp-httplib-dev libcurl4-openssl-dev libssl-dev \
-      nlohmann-json3-dev libspdlog-dev libfmt-dev doctest-dev python3-minimal \
+      nlohmann-json3-dev libspdlog-dev libfmt-dev doctest-dev libyaml-cpp-dev python3-minimal \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # .dockerignore admits only what the build and the unit tests read.
 COPY CMakeLists.txt README.md ./
 COPY common/ common/
 COPY sidecar/ sidecar/
+COPY inject/ inject/
+COPY webhook/ webhook/
 COPY tests/CMakeLists.txt tests/
 COPY tests/unit/ tests/unit/
+# The mutation's unit tests compare it with the component and its corpus.
+COPY tests/fixtures/ tests/fixtures/
+COPY manifests/components/ manifests/components/
 # The CI build type is -O2 -g with assertions on; the grep fails the build if
 # the compile commands ever lose the optimisation again.
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=CI -DCWCREDS_WERROR=ON \
@@ -47,7 +52,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 # and the system trust store for https://api.coreweave.com.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      ca-certificates libcurl4 libcpp-httplib0.11 libspdlog1.10 libfmt9 libssl3 \
+      ca-certificates libcurl4 libcpp-httplib0.11 libspdlog1.10 libfmt9 libssl3 libyaml-cpp0.7 \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log \
       /var/cache/debconf/*-old

@@ -7,6 +7,7 @@ packages=(
   build-essential cmake pkg-config ca-certificates curl openssl
   libcpp-httplib-dev libcurl4-openssl-dev libssl-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev doctest-dev
+  libyaml-cpp-dev  # `cwcreds inject` reads and writes Kubernetes YAML
   prometheus  # for promtool: the tests check /metrics with `promtool check metrics`
   clang-14 libclang-rt-14-dev  # scripts/fuzz.sh: clang with libFuzzer and its sanitizers
   libfaketime  # tests/integration/test_clocks.py: steps the sidecar's wall clock, not its monotonic one

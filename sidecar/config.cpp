@@ -31,6 +31,9 @@ constexpr unsigned k_exchange = 1U << static_cast<unsigned>(Command::exchange);
 constexpr unsigned k_credential_process = 1U << static_cast<unsigned>(Command::credential_process);
 constexpr unsigned k_inspect = 1U << static_cast<unsigned>(Command::inspect);
 constexpr unsigned k_upstream = k_serve | k_exchange | k_credential_process;
+constexpr unsigned k_inject = 1U << static_cast<unsigned>(Command::inject);
+constexpr unsigned k_webhook = 1U << static_cast<unsigned>(Command::webhook);
+constexpr unsigned k_injecting = k_inject | k_webhook;
 
 struct Setting {
     std::string_view flag;
@@ -199,14 +202,15 @@ constexpr std::array k_settings{
             "projected service-account token to exchange", k_upstream | k_inspect,
             [](Config& c, std::string_view v) { c.token_file = non_empty(v); }},
     Setting{"--org-id", "CWCREDS_ORG_ID", "", "ID",
-            "CoreWeave organization id; builds the endpoint URL, required in oidc mode", k_upstream | k_inspect,
+            "CoreWeave organization id; builds the endpoint URL, required in oidc mode", k_upstream | k_inspect | k_injecting,
             [](Config& c, std::string_view v) { c.upstream.org_id = v; }},
     Setting{"--endpoint", "CWCREDS_ENDPOINT", "", "URL",
             "full exchange URL (default: CoreWeave's for the mode); http:// only for loopback", k_upstream,
             [](Config& c, std::string_view v) { c.upstream.endpoint = v; }},
     Setting{"--exchange", "CWCREDS_EXCHANGE", "container-credentials", "MODE",
-            "container-credentials (GET, 15-minute keys) or oidc (POST, --duration keys)", k_upstream,
+            "container-credentials (GET, 15-minute keys) or oidc (POST, --duration keys)", k_upstream | k_injecting,
             [](Config& c, std::string_view v) {
+                c.inject.exchange = v;
                 if (v == "container-credentials") {
                     c.upstream.mode = ExchangeMode::container_credentials;
                 } else if (v == "oidc") {
@@ -216,13 +220,14 @@ constexpr std::array k_settings{
                 }
             }},
     Setting{"--duration", "CWCREDS_DURATION", "1h", "DURATION",
-            "requested key lifetime in oidc mode, 1s to 12h", k_upstream,
+            "requested key lifetime in oidc mode, 1s to 12h", k_upstream | k_injecting,
             [](Config& c, std::string_view v) {
                 const Millis value = duration_value(v);
                 if (value < std::chrono::seconds{1} || value > std::chrono::hours{12}) {
                     throw BadValue{"'" + std::string{v} + "' is out of range: CoreWeave accepts 1s to 12h"};
                 }
                 c.upstream.duration = value;
+                c.inject.duration = v;
             }},
     Setting{"--ca-file", "CWCREDS_CA_FILE", "", "PATH",
             "CA bundle for the upstream TLS (default: the system trust store)", k_upstream,
@@ -290,7 +295,7 @@ constexpr std::array k_settings{
                 c.server.max_connections = count_value(v, 1, 65536);
             }},
     Setting{"--log-format", "CWCREDS_LOG_FORMAT", "text", "FORMAT",
-            "log line format: text or json", k_upstream | k_inspect,
+            "log line format: text or json", k_upstream | k_inspect | k_webhook,
             [](Config& c, std::string_view v) {
                 if (v == "text") {
                     c.log_format = LogFormat::text;
@@ -301,7 +306,7 @@ constexpr std::array k_settings{
                 }
             }},
     Setting{"--log-level", "CWCREDS_LOG_LEVEL", "info", "LEVEL",
-            "debug, info, warn or error", k_upstream | k_inspect, apply_log_level},
+            "debug, info, warn or error", k_upstream | k_inspect | k_webhook, apply_log_level},
     Setting{"--audience", "CWCREDS_AUDIENCE", "https://coreweave.com/iam", "AUD",
             "the audience the token must carry", k_inspect,
             [](Config& c, std::string_view v) { c.audience = non_empty(v); }},
@@ -311,6 +316,28 @@ constexpr std::array k_settings{
     Setting{"--json", "CWCREDS_JSON", "false", "",
             "print the report as JSON", k_inspect,
             [](Config& c, std::string_view v) { c.json_output = switch_value(v); }},
+    Setting{"--image", "CWCREDS_IMAGE", "cwcreds:" CWCREDS_VERSION, "IMAGE",
+            "the sidecar image to inject (a pod's cwcreds.coreweave.com/image annotation wins)", k_injecting,
+            [](Config& c, std::string_view v) { c.inject.image = non_empty(v); }},
+    Setting{"-f", "CWCREDS_INJECT_FILE", "-", "FILE",
+            "Kubernetes YAML or JSON to read; - for stdin", k_inject,
+            [](Config& c, std::string_view v) { c.inject.input = non_empty(v); }},
+    Setting{"--print-patch", "CWCREDS_PRINT_PATCH", "false", "",
+            "print each object's JSON Patch (one JSON line per object) instead of the YAML", k_inject,
+            [](Config& c, std::string_view v) { c.inject.print_patch = switch_value(v); }},
+    Setting{"--listen", "CWCREDS_LISTEN", "0.0.0.0:8443", "HOST:PORT",
+            "where the webhook serves HTTPS (the API server reaches it through its Service)", k_webhook,
+            [](Config& c, std::string_view v) {
+                auto [host, port] = host_port(v);
+                c.webhook.host = std::move(host);
+                c.webhook.port = port;
+            }},
+    Setting{"--tls-cert-file", "CWCREDS_TLS_CERT_FILE", "", "PATH",
+            "serving certificate (PEM, chain first); re-read when it changes", k_webhook,
+            [](Config& c, std::string_view v) { c.webhook.tls_cert_file = v; }},
+    Setting{"--tls-key-file", "CWCREDS_TLS_KEY_FILE", "", "PATH",
+            "its private key (PEM); re-read when it changes", k_webhook,
+            [](Config& c, std::string_view v) { c.webhook.tls_key_file = v; }},
 };
 // clang-format on
 
@@ -364,6 +391,17 @@ std::optional<UrlParts> split_url(std::string_view url)
 
 void validate(Config& config)
 {
+    if (config.command == Command::webhook) {
+        if (config.webhook.tls_cert_file.empty() || config.webhook.tls_key_file.empty()) {
+            throw ConfigError{
+                "--tls-cert-file and --tls-key-file: both required (the API server calls webhooks over "
+                "HTTPS only)"};
+        }
+        return;
+    }
+    if (config.command == Command::inject) {
+        return;
+    }
     if (config.command == Command::inspect) {
         const auto url = split_url(config.sidecar_url);
         if (!config.sidecar_url.empty() && (!url || url->scheme != "http")) {
@@ -419,14 +457,18 @@ void validate(Config& config)
 std::string_view command_name(Command command)
 {
     switch (command) {
-    case Command::serve:
-        return "serve";
-    case Command::exchange:
-        return "exchange";
-    case Command::credential_process:
-        return "credential-process";
-    case Command::inspect:
-        return "inspect";
+        case Command::serve:
+            return "serve";
+        case Command::exchange:
+            return "exchange";
+        case Command::credential_process:
+            return "credential-process";
+        case Command::inspect:
+            return "inspect";
+        case Command::inject:
+            return "inject";
+        case Command::webhook:
+            return "webhook";
     }
     return "serve";
 }

@@ -20,7 +20,7 @@
 
 namespace cw {
 
-enum class Command { serve, exchange, credential_process, inspect };
+enum class Command { serve, exchange, credential_process, inspect, inject, webhook };
 
 struct Config {
     Command command = Command::serve;
@@ -37,6 +37,8 @@ struct Config {
     std::string audience = "https://coreweave.com/iam";  // inspect
     std::string sidecar_url;                             // inspect
     bool json_output = false;                            // inspect
+    InjectSettings inject;                               // inject, webhook
+    WebhookSettings webhook;                             // webhook
     LogFormat log_format = LogFormat::text;
     spdlog::level::level_enum log_level = spdlog::level::info;
 };

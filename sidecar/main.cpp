@@ -22,6 +22,8 @@ Commands:
   exchange            one exchange now; print container-credentials JSON
   credential-process  one exchange now; print AWS credential_process JSON
   inspect             check the token file (and a running sidecar) for what breaks credentials
+  inject              add cwcreds to every pod template of Kubernetes YAML (stdin or -f FILE)
+  webhook             the mutating admission webhook: pods labelled cwcreds/inject: "true" get cwcreds
   help                this text
 
 Run `cwcreds <command> --help` for its flags. `cwcreds --version` prints the version.
@@ -67,6 +69,10 @@ int main(int argc, char** argv)
         command = cw::Command::credential_process;
     } else if (args[0] == "inspect") {
         command = cw::Command::inspect;
+    } else if (args[0] == "inject") {
+        command = cw::Command::inject;
+    } else if (args[0] == "webhook") {
+        command = cw::Command::webhook;
     } else if (args[0] != "serve") {
         std::cerr << "cwcreds: unknown command '" << args[0] << "'\n\n" << k_usage;
         return 2;
@@ -86,18 +92,23 @@ int main(int argc, char** argv)
     }
 
     // 3. Logging, then the command; fatal errors exit 1.
-    cw::setup_logging(config.log_format, command == cw::Command::serve ? config.log_level : std::max(config.log_level, spdlog::level::warn));
+    const bool daemon = command == cw::Command::serve || command == cw::Command::webhook;
+    cw::setup_logging(config.log_format, daemon ? config.log_level : std::max(config.log_level, spdlog::level::warn));
     if (!dumps_disabled) {
         cw::log_event(spdlog::level::warn, "core dumps could not be disabled; a crash may write secrets to disk");
     }
     try {
         switch (command) {
-        case cw::Command::serve:
-            return cw::run_serve(config);
-        case cw::Command::inspect:
-            return cw::run_inspect(config);
-        default:
-            return cw::run_exchange(config);
+            case cw::Command::serve:
+                return cw::run_serve(config);
+            case cw::Command::inspect:
+                return cw::run_inspect(config);
+            case cw::Command::inject:
+                return cw::run_inject(config);
+            case cw::Command::webhook:
+                return cw::run_webhook(config);
+            default:
+                return cw::run_exchange(config);
         }
     } catch (const cw::ConfigError& error) {
         // Found while starting (an accepted token file unusable): still a configuration mistake.

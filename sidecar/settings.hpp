@@ -49,4 +49,21 @@ struct ImdsSettings {
     std::string region;  // empty: placement paths answer 404
 };
 
+// `cwcreds inject` and `cwcreds webhook`: the sidecar they add (defaults that
+// pod annotations may override; the org id is UpstreamSettings::org_id).
+struct InjectSettings {
+    std::string image;
+    std::string exchange = "container-credentials";
+    std::string duration = "1h";
+    std::string input = "-";   // inject: file to read, - for stdin
+    bool print_patch = false;  // inject: JSON Patch per object instead of YAML
+};
+
+struct WebhookSettings {
+    std::string host = "0.0.0.0";
+    std::uint16_t port = 8443;
+    std::string tls_cert_file;
+    std::string tls_key_file;
+};
+
 }  // namespace cw

@@ -11,7 +11,14 @@
 //    flags, env names, defaults), with interface.md (the env the app gets,
 //    paths, audience, port, probe paths) and with the Dockerfile (user).
 // 4. The component works on a workload it has never seen (other container
-//    names, several containers, a StatefulSet, the opt-out label).
+//    names, several containers, every workload kind, init containers, the
+//    opt-out labels), and its three copies of the sidecar are one.
+// 5. Resources that are not Kubernetes' own (PrometheusRule) are checked by
+//    promtool; their schema is not in the Kubernetes models.
+// 6. `cwcreds inject` on every pod shape of tests/fixtures/inject: each JSON
+//    Patch it prints, applied by `kubectl patch --local --type json`, gives
+//    the object it writes, and that object passes the strict schema check;
+//    the shapes it must refuse exit 2 with the reason.
 //
 // Environment: CWCREDS_BIN (the binary; default build/cwcreds), KUBECTL
 // (default kubectl). Needs nothing from the network.
@@ -36,7 +43,10 @@ const interfaceExcerpt = path.join(here, "interface-excerpt.txt");
 
 const SIDECAR = "cwcreds";
 const AUDIENCE = "https://coreweave.com/iam";
-const WORKLOAD_KINDS = new Set(["Deployment", "StatefulSet", "Job", "DaemonSet"]);
+const WORKLOAD_KINDS = new Set(["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"]);
+// Custom resources: no schema in the Kubernetes models (checked otherwise).
+const CUSTOM_GROUPS = new Set(["monitoring.coreos.com", "cert-manager.io"]);
+const isCustom = (obj) => CUSTOM_GROUPS.has(obj.apiVersion.split("/")[0]);
 
 // ---------------------------------------------------------------- helpers
 
@@ -82,7 +92,11 @@ function serveHelp() {
   return flags;
 }
 
-function podSpec(obj) { return obj.spec.template.spec; }
+function podSpec(obj) {
+  if (obj.kind === "Pod") return obj.spec;
+  if (obj.kind === "CronJob") return obj.spec.jobTemplate.spec.template.spec;
+  return obj.spec.template.spec;
+}
 function envOf(container) { return Object.fromEntries((container.env || []).map((e) => [e.name, e.value])); }
 function mountOf(container, volume) { return (container.volumeMounts || []).find((m) => m.name === volume); }
 function workloads(objects) { return objects.filter((o) => WORKLOAD_KINDS.has(o.kind)); }
@@ -148,13 +162,13 @@ const rendered = Object.fromEntries(overlays().map((dir) => [dir, render(path.jo
 const version = readFileSync(path.join(repo, "CMakeLists.txt"), "utf8").match(/project\(cwcreds VERSION ([0-9.]+)/)[1];
 
 test("kubectl kustomize renders every kustomization under manifests/", () => {
-  assert.deepEqual(Object.keys(rendered), ["example", "job", "legacy-clients", "no-native-sidecar", "serviceaccount"]);
+  assert.deepEqual(Object.keys(rendered), ["example", "guaranteed", "job", "legacy-clients", "monitoring", "no-native-sidecar", "serviceaccount", "webhook"]);
   for (const [dir, objects] of Object.entries(rendered)) assert.ok(objects.length > 0, `${dir} rendered nothing`);
 });
 
 test("every rendered object validates against the Kubernetes schema (strict)", async () => {
   for (const [dir, objects] of Object.entries(rendered)) {
-    for (const obj of objects) {
+    for (const obj of objects.filter((o) => !isCustom(o))) {
       await assert.doesNotReject(validateWithModels(obj), `${dir}: ${obj.kind}/${obj.metadata.name}`);
       strictValidate(obj);
     }
@@ -176,7 +190,7 @@ test("the binary has every flag and env variable the manifests rely on", () => {
   const knownEnv = new Set(Object.values(help).map((f) => f.env));
   for (const objects of Object.values(rendered)) {
     const configMaps = Object.fromEntries(objects.filter((o) => o.kind === "ConfigMap").map((o) => [o.metadata.name, o]));
-    for (const workload of workloads(objects)) {
+    for (const workload of workloads(objects).filter((w) => sidecarOf(podSpec(w)))) {
       const { container } = sidecarOf(podSpec(workload));
       const names = (container.env || []).map((e) => e.name);
       for (const source of container.envFrom || []) {
@@ -184,7 +198,11 @@ test("the binary has every flag and env variable the manifests rely on", () => {
         assert.ok(cm, `${workload.metadata.name}: envFrom ConfigMap ${source.configMapRef.name} is not rendered`);
         names.push(...Object.keys(cm.data || {}));
       }
-      for (const name of names) assert.ok(knownEnv.has(name), `${name} is not an env variable of cwcreds serve`);
+      // AWS_* reach the sidecar too (the component's wildcard over init
+      // containers); it reads only CWCREDS_* variables.
+      for (const name of names.filter((n) => !n.startsWith("AWS_"))) {
+        assert.ok(knownEnv.has(name), `${name} is not an env variable of cwcreds serve`);
+      }
       assert.ok(names.includes("CWCREDS_ORG_ID"), "the sidecar gets no CWCREDS_ORG_ID");
       assert.ok(!names.includes("CWCREDS_LISTEN") && !(container.args || []).some((a) => a.startsWith("--listen")),
         "the credentials listener must stay on its loopback default");
@@ -215,7 +233,7 @@ test("legacy-clients: one Secret feeds the sidecar's --accept-token-file and the
   }
 });
 
-for (const dir of ["example", "job", "no-native-sidecar"]) {
+for (const dir of ["example", "guaranteed", "job", "no-native-sidecar"]) {
   test(`${dir}: sidecar, token volume, env, probes and security agree with the binary and interface.md`, () => {
     const objects = rendered[dir];
     const [workload, ...more] = workloads(objects);
@@ -227,13 +245,22 @@ for (const dir of ["example", "job", "no-native-sidecar"]) {
     const sidecarEnv = envOf(container);
 
     // Native sidecar where the cluster has them; a plain container otherwise.
+    // Either way it comes first, so it starts before anything that needs it.
     if (dir === "no-native-sidecar") {
       assert.equal(sidecar.native, false);
       assert.equal(container.restartPolicy, undefined);
       assert.equal(spec.initContainers, undefined);
+      assert.equal(spec.containers[0].name, SIDECAR, "the plain sidecar must be the first container");
+      const annotations = workload.spec.template.metadata.annotations || {};
+      assert.equal(annotations["kubectl.kubernetes.io/default-container"], appContainers(spec)[0].name);
+      // It outlives the app's own shutdown by its preStop delay, within the grace period.
+      const [sleep, seconds] = container.lifecycle?.preStop?.exec?.command || [];
+      assert.equal(sleep, "sleep");
+      assert.ok(Number(seconds) >= 5 && Number(seconds) < (spec.terminationGracePeriodSeconds ?? 30));
     } else {
       assert.equal(sidecar.native, true);
       assert.equal(container.restartPolicy, "Always");
+      assert.equal(spec.initContainers[0].name, SIDECAR, "the native sidecar must be the first init container");
     }
     if (workload.kind === "Job") assert.ok(["Never", "OnFailure"].includes(spec.restartPolicy));
 
@@ -275,7 +302,13 @@ for (const dir of ["example", "job", "no-native-sidecar"]) {
     assert.ok(["0.0.0.0", "::"].includes(probeHost), "the probe listener must listen on the pod IP");
     assert.notEqual(probePort, listenPort);
     const named = Object.fromEntries((container.ports || []).map((p) => [p.name, p.containerPort]));
-    const expected = { startupProbe: "/readyz", readinessProbe: "/readyz", livenessProbe: "/healthz" };
+    // Readiness must not follow the upstream: a native sidecar's readiness is
+    // the pod's, and an IAM outage would empty every Service at once.
+    assert.equal(container.readinessProbe, undefined, "no readinessProbe on the sidecar");
+    // Liveness tolerates a minute (a restart loses valid cached keys).
+    assert.ok(container.livenessProbe.periodSeconds * container.livenessProbe.failureThreshold >= 60);
+    assert.ok(container.livenessProbe.timeoutSeconds >= 3);
+    const expected = { startupProbe: "/readyz", livenessProbe: "/healthz" };
     for (const [probe, probePath] of Object.entries(expected)) {
       const get = container[probe]?.httpGet;
       assert.ok(get, `${probe} is not an httpGet probe`);
@@ -299,6 +332,12 @@ for (const dir of ["example", "job", "no-native-sidecar"]) {
     assert.equal(container.securityContext.runAsGroup, Number(user[2]));
     for (const kind of ["requests", "limits"]) {
       for (const resource of ["cpu", "memory"]) assert.ok(container.resources?.[kind]?.[resource], `sidecar ${kind}.${resource}`);
+    }
+    // guaranteed/: every container has requests == limits, so the pod is Guaranteed.
+    if (dir === "guaranteed") {
+      for (const c of [...(spec.initContainers || []), ...spec.containers]) {
+        assert.deepEqual(c.resources.requests, c.resources.limits, `${c.name}: requests != limits`);
+      }
     }
 
     // The image is this version; the service account is rendered alongside.
@@ -371,4 +410,197 @@ test("the component injects into any workload, whatever its containers are calle
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("the component's three sidecar patches carry the same container and volumes", () => {
+  const component = path.join(manifests, "components", "cwcreds");
+  const load = (file) => podSpec(parseAllDocuments(readFileSync(path.join(component, file), "utf8"))[0].toJS());
+  const template = load("sidecar.yaml");
+  for (const file of ["sidecar-cronjob.yaml", "sidecar-pod.yaml"]) assert.deepEqual(load(file), template, file);
+});
+
+test("the component covers every workload kind and init containers, sidecar first", () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "cwcreds-kinds-"));
+  try {
+    const component = path.relative(dir, path.join(manifests, "components", "cwcreds"));
+    const pod = (extra = {}) => ({ serviceAccountName: "mine", containers: [{ name: "main", image: "x" }], ...extra });
+    const template = (spec) => ({ metadata: { labels: { app: "a" } }, spec });
+    const selector = { matchLabels: { app: "a" } };
+    const objects = [
+      { apiVersion: "apps/v1", kind: "DaemonSet", metadata: { name: "ds" }, spec: { selector, template: template(pod()) } },
+      { apiVersion: "apps/v1", kind: "ReplicaSet", metadata: { name: "rs" }, spec: { selector, template: template(pod()) } },
+      { apiVersion: "batch/v1", kind: "CronJob", metadata: { name: "cron" }, spec: { schedule: "0 * * * *",
+        jobTemplate: { spec: { template: template(pod({ restartPolicy: "Never",
+          initContainers: [{ name: "weights", image: "x", env: [{ name: "B", value: "2" }] }] })) } } } },
+      { apiVersion: "v1", kind: "Pod", metadata: { name: "bare" }, spec: pod() },
+      // Its own AWS_CONFIG_FILE (named profiles) stays with the label.
+      { apiVersion: "batch/v1", kind: "Job", metadata: { name: "own-config", labels: { "cwcreds.coreweave.com/aws-config": "own" } },
+        spec: { template: template(pod({ restartPolicy: "Never",
+          containers: [{ name: "main", image: "x", env: [{ name: "AWS_CONFIG_FILE", value: "/home/me/.aws/config" }] }] })) } },
+      { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "untouched" }, data: { a: "b" } },
+    ];
+    writeFileSync(path.join(dir, "workloads.yaml"), objects.map((o) => JSON.stringify(o)).join("\n---\n"));
+    writeFileSync(path.join(dir, "kustomization.yaml"), [
+      "resources: [workloads.yaml]",
+      `components: [${JSON.stringify(component)}]`,
+      "configMapGenerator: [{name: cwcreds, literals: [CWCREDS_ORG_ID=org]}]",
+    ].join("\n"));
+    const out = render(dir);
+    for (const obj of out) strictValidate(obj);
+    const byName = Object.fromEntries(workloads(out).map((o) => [o.metadata.name, podSpec(o)]));
+    assert.deepEqual(Object.keys(byName).sort(), ["bare", "cron", "ds", "own-config", "rs"]);
+    for (const [name, spec] of Object.entries(byName)) {
+      assert.equal(spec.initContainers[0].name, SIDECAR, `${name}: the sidecar is not the first init container`);
+      assert.equal(spec.initContainers[0].restartPolicy, "Always", `${name}: not a native sidecar`);
+      for (const c of [...spec.initContainers.slice(1), ...spec.containers]) {
+        const env = envOf(c);
+        assert.equal(env.AWS_CONTAINER_CREDENTIALS_FULL_URI, "http://127.0.0.1:9911/v1/credentials", `${name}/${c.name}`);
+        assert.equal(env.AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, "/var/run/secrets/tokens/oidc-token", `${name}/${c.name}`);
+        assert.equal(mountOf(c, "cwcreds-token")?.readOnly, true, `${name}/${c.name}: token mount`);
+        const expectedConfig = name === "own-config" ? "/home/me/.aws/config" : "/etc/cwcreds-aws/config";
+        assert.equal(env.AWS_CONFIG_FILE, expectedConfig, `${name}/${c.name}: AWS_CONFIG_FILE`);
+      }
+    }
+    assert.equal(envOf(byName.cron.initContainers[1]).B, "2", "the init container's own env is kept");
+    assert.deepEqual(out.find((o) => o.metadata.name === "untouched").data, { a: "b" });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("example NetworkPolicy opens only the probe port to monitoring", () => {
+  const policy = rendered.example.find((o) => o.kind === "NetworkPolicy");
+  const deployment = rendered.example.find((o) => o.kind === "Deployment");
+  assert.deepEqual(policy.spec.podSelector.matchLabels, deployment.spec.template.metadata.labels);
+  const sidecarEnv = envOf(sidecarOf(podSpec(deployment)).container);
+  const [, probePort] = hostPort(sidecarEnv.CWCREDS_PROBE_LISTEN);
+  const ports = policy.spec.ingress.flatMap((rule) => rule.ports.map((p) => p.port));
+  assert.deepEqual(ports, [probePort]);
+});
+
+test("monitoring: the PrometheusRule passes promtool and uses metrics the binary exports", () => {
+  const rule = rendered.monitoring.find((o) => o.kind === "PrometheusRule");
+  assert.equal(rule.apiVersion, "monitoring.coreos.com/v1");
+  const dir = mkdtempSync(path.join(tmpdir(), "cwcreds-rules-"));
+  try {
+    const file = path.join(dir, "rules.json");
+    writeFileSync(file, JSON.stringify({ groups: rule.spec.groups }));
+    run("promtool", ["check", "rules", file]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const source = readFileSync(path.join(repo, "sidecar", "metrics.cpp"), "utf8");
+  for (const r of rule.spec.groups.flatMap((g) => g.rules)) {
+    for (const metric of r.expr.match(/cwcreds_[a-z_]+/g)) assert.ok(source.includes(`"${metric}"`), `${r.alert}: ${metric}`);
+  }
+});
+
+test("cwcreds inject: every patch applied by kubectl patch --local gives a schema-valid object equal to its YAML", () => {
+  const fixtures = path.join(repo, "tests", "fixtures", "inject");
+  const flags = ["--org-id", "acme", "--image", "cwcreds:0.1.0"];
+  const files = readdirSync(fixtures).filter((f) => f.endsWith(".yaml")).sort();
+  assert.ok(files.length >= 10, "the corpus is missing");
+  let patched = 0;
+  for (const file of files) {
+    const input = path.join(fixtures, file);
+    if (file.startsWith("refuse-")) {
+      assert.throws(() => run(bin, ["inject", ...flags, "-f", input]),
+        (error) => error.status === 2 && /^cwcreds inject: document 1 \(Pod [a-z-]+\): .+/.test(error.stderr), file);
+      continue;
+    }
+    const [line, ...more] = run(bin, ["inject", ...flags, "--print-patch", "-f", input]).trim().split("\n");
+    assert.equal(more.length, 0, `${file}: one object expected`);
+    const { patch } = JSON.parse(line);
+    assert.ok(patch.length > 0, `${file}: nothing injected`);
+    const viaKubectl = parseAllDocuments(run(kubectl, ["patch", "--local", "--type", "json", "-p", JSON.stringify(patch),
+      "-f", input, "-o", "yaml"]))[0].toJS();
+    const [written] = parseAllDocuments(run(bin, ["inject", ...flags, "-f", input])).map((d) => d.toJS());
+    assert.deepEqual(viaKubectl, written, `${file}: kubectl's result differs from cwcreds inject's`);
+    strictValidate(written);
+    const spec = podSpec(written);
+    assert.equal(spec.initContainers[0].name, SIDECAR, file);
+    // Injecting the output again changes nothing.
+    const again = execFileSync(bin, ["inject", ...flags, "--print-patch"], { input: JSON.stringify(written), encoding: "utf8" });
+    assert.deepEqual(JSON.parse(again).patch, [], `${file}: not idempotent`);
+    patched++;
+  }
+  assert.ok(patched >= 7);
+});
+
+test("webhook: configuration, Deployment, Service and certificates agree with each other and the binary", () => {
+  const objects = rendered.webhook;
+  const one = (kind) => { const found = objects.filter((o) => o.kind === kind); assert.equal(found.length, 1, kind); return found[0]; };
+  const namespace = one("Namespace").metadata.name;
+  const deployment = one("Deployment");
+  const service = one("Service");
+  const config = one("MutatingWebhookConfiguration");
+  const pdb = one("PodDisruptionBudget");
+  assert.equal(one("Namespace").metadata.labels["pod-security.kubernetes.io/enforce"], "restricted");
+  for (const obj of objects.filter((o) => !["Namespace", "MutatingWebhookConfiguration"].includes(o.kind))) {
+    assert.equal(obj.metadata.namespace, namespace, `${obj.kind}/${obj.metadata.name}`);
+  }
+
+  // Availability with failurePolicy Fail: 2 replicas, a PDB
+  // keeping one, restricted security, no API access.
+  assert.equal(deployment.spec.replicas, 2);
+  assert.equal(pdb.spec.minAvailable, 1);
+  assert.deepEqual(pdb.spec.selector.matchLabels, deployment.spec.selector.matchLabels);
+  const spec = podSpec(deployment);
+  assert.equal(spec.automountServiceAccountToken, false);
+  assert.equal(objects.filter((o) => /Role/.test(o.kind)).length, 0, "no RBAC: the webhook reads nothing from the API");
+  const [container] = spec.containers;
+  assert.equal(spec.securityContext.runAsNonRoot, true);
+  assert.equal(spec.securityContext.seccompProfile.type, "RuntimeDefault");
+  assert.equal(container.securityContext.allowPrivilegeEscalation, false);
+  assert.deepEqual(container.securityContext.capabilities.drop, ["ALL"]);
+  assert.equal(container.securityContext.readOnlyRootFilesystem, true);
+
+  // Its flags exist in `cwcreds webhook --help`, and the TLS files are the mounted Secret's.
+  const help = run(bin, ["webhook", "--help"]);
+  assert.equal(container.args[0], "webhook");
+  for (const arg of container.args.slice(1).filter((a) => a.startsWith("--"))) assert.ok(help.includes(`  ${arg} `), arg);
+  const configMap = objects.find((o) => o.kind === "ConfigMap" && o.metadata.name === container.envFrom[0].configMapRef.name);
+  for (const name of Object.keys(configMap.data)) assert.ok(help.includes(`env ${name}`), name);
+  const mount = container.volumeMounts.find((m) => m.name === "tls");
+  const secretName = spec.volumes.find((v) => v.name === "tls").secret.secretName;
+  assert.equal(container.args[container.args.indexOf("--tls-cert-file") + 1], `${mount.mountPath}/tls.crt`);
+  assert.equal(container.args[container.args.indexOf("--tls-key-file") + 1], `${mount.mountPath}/tls.key`);
+  const port = container.ports.find((p) => p.name === "https").containerPort;
+  assert.equal(port, 8443, "the binary's default --listen port");
+  for (const probe of ["readinessProbe", "livenessProbe"]) assert.equal(container[probe].httpGet.scheme, "HTTPS");
+
+  // The API server's view: the Service, the label, the namespaces, the policy.
+  assert.equal(config.webhooks.length, 1);
+  const [hook] = config.webhooks;
+  assert.deepEqual(hook.clientConfig.service, { name: service.metadata.name, namespace, path: "/mutate", port: service.spec.ports[0].port });
+  assert.equal(service.spec.ports[0].targetPort, "https");
+  assert.deepEqual(service.spec.selector, deployment.spec.selector.matchLabels);
+  assert.deepEqual(hook.objectSelector, { matchLabels: { "cwcreds/inject": "true" } });
+  assert.deepEqual(hook.namespaceSelector.matchExpressions,
+    [{ key: "kubernetes.io/metadata.name", operator: "NotIn", values: ["kube-system", namespace] }]);
+  assert.deepEqual(hook.rules, [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"], scope: "Namespaced" }]);
+  assert.equal(hook.sideEffects, "None");
+  assert.equal(hook.failurePolicy, "Fail");
+  assert.equal(hook.reinvocationPolicy, "IfNeeded");
+  assert.ok(hook.timeoutSeconds >= 2 && hook.timeoutSeconds <= 10);
+  assert.deepEqual(hook.admissionReviewVersions, ["v1"]);
+
+  // cert-manager (its CRDs are not in the Kubernetes schema: checked here by
+  // hand): the serving Certificate fills the mounted Secret, names the
+  // Service, comes from a CA Issuer, and that CA is what cainjector injects.
+  const certificates = Object.fromEntries(objects.filter((o) => o.kind === "Certificate").map((o) => [o.metadata.name, o]));
+  const issuers = Object.fromEntries(objects.filter((o) => o.kind === "Issuer").map((o) => [o.metadata.name, o]));
+  const [injectNamespace, injectName] = config.metadata.annotations["cert-manager.io/inject-ca-from"].split("/");
+  assert.equal(injectNamespace, namespace);
+  const serving = certificates[injectName];
+  assert.ok(serving, "inject-ca-from names no Certificate");
+  assert.equal(serving.spec.secretName, secretName);
+  assert.ok(serving.spec.dnsNames.includes(`${service.metadata.name}.${namespace}.svc`));
+  assert.ok(serving.spec.usages.includes("server auth"));
+  const caIssuer = issuers[serving.spec.issuerRef.name];
+  assert.ok(caIssuer?.spec.ca, "the serving certificate is not signed by a CA Issuer");
+  const ca = Object.values(certificates).find((c) => c.spec.secretName === caIssuer.spec.ca.secretName);
+  assert.equal(ca?.spec.isCA, true);
+  assert.ok(issuers[ca.spec.issuerRef.name]?.spec.selfSigned);
+  for (const obj of [...Object.values(certificates), ...Object.values(issuers)]) assert.equal(obj.apiVersion, "cert-manager.io/v1");
 });

@@ -1,0 +1,91 @@
+// `cwcreds inject`: read the manifests, mutate, write YAML to stdout.
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <optional>
+
+#include "inject/manifest_injection.hpp"
+#include "sidecar/commands.hpp"
+
+namespace cw {
+
+namespace {
+
+// Far above any real manifest, low enough that a wrong pipe (a disk image,
+// /dev/zero) ends with a message instead of eating memory.
+constexpr std::size_t k_max_input = 64U << 20U;
+
+std::optional<std::string> read_bounded(std::istream& in)
+{
+    std::string text;
+    std::array<char, 65536> buffer{};
+    while (in.read(buffer.data(), buffer.size()) || in.gcount() > 0) {
+        text.append(buffer.data(), static_cast<std::size_t>(in.gcount()));
+        if (text.size() > k_max_input) {
+            return std::nullopt;
+        }
+    }
+    return text;
+}
+
+std::string duration_text(Millis duration)
+{
+    const auto ms = duration.count();
+    if (ms % 3'600'000 == 0) {
+        return std::to_string(ms / 3'600'000) + "h";
+    }
+    if (ms % 60'000 == 0) {
+        return std::to_string(ms / 60'000) + "m";
+    }
+    if (ms % 1000 == 0) {
+        return std::to_string(ms / 1000) + "s";
+    }
+    return std::to_string(ms) + "ms";
+}
+
+}  // namespace
+
+InjectOptions inject_options(const Config& config)
+{
+    InjectOptions options;
+    options.image = config.inject.image;
+    options.org_id = config.upstream.org_id;
+    options.exchange = config.inject.exchange;
+    options.duration = duration_text(config.upstream.duration);
+    return options;
+}
+
+int run_inject(const Config& config)
+{
+    // 1. The input, from a file or stdin, bounded.
+    std::optional<std::string> text;
+    if (config.inject.input == "-") {
+        text = read_bounded(std::cin);
+    } else {
+        std::ifstream file{config.inject.input, std::ios::binary};
+        if (!file) {
+            std::cerr << "cwcreds inject: cannot read " << config.inject.input << "\n";
+            return 2;
+        }
+        text = read_bounded(file);
+    }
+    if (!text) {
+        std::cerr << "cwcreds inject: input larger than " << (k_max_input >> 20U) << " MiB\n";
+        return 2;
+    }
+
+    // 2. Mutate every pod template; the first problem stops it all.
+    auto result = inject_manifests(*text, inject_options(config), config.inject.print_patch);
+    if (const auto* error = std::get_if<ManifestError>(&result)) {
+        std::cerr << "cwcreds inject: " << error->message << "\n";
+        return 2;
+    }
+
+    // 3. The YAML (or patches).
+    std::cout << std::get<std::string>(result) << std::flush;
+    return std::cout ? 0 : 1;
+}
+
+}  // namespace cw

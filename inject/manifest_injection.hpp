@@ -1,0 +1,26 @@
+// `cwcreds inject` without the I/O: a YAML or JSON stream of Kubernetes
+// objects in (several documents, `List`s), the same objects out as YAML with
+// cwcreds in every pod template, or the first problem with its document.
+// Nothing is written unless every object could be handled, so a pipe into
+// `kubectl apply -f -` never applies half a manifest.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "inject/pod_mutation.hpp"
+
+namespace cw {
+
+struct ManifestError {
+    std::string message;  // "document 3 (Deployment web): ..." ready for stderr
+};
+
+// YAML documents separated by `---`; with print_patch, one JSON line per
+// object instead: {"document":N,"item":M,"kind":...,"name":...,"patch":[...]}.
+std::variant<std::string, ManifestError> inject_manifests(std::string_view text, const InjectOptions& options,
+                                                          bool print_patch = false);
+
+}  // namespace cw

@@ -1,0 +1,76 @@
+// The one mutation that puts cwcreds into a pod, shared by `cwcreds inject`
+// and `cwcreds webhook`: a pure function from a pod (or pod template) to the
+// mutated pod plus the RFC 6902 JSON Patch between the two, or a refusal that
+// names why this pod cannot be served correctly. It never half-injects.
+//
+// What it adds (the same as manifests/components/cwcreds, checked by the
+// unit tests against those files):
+//   - the cwcreds native sidecar as the first initContainers entry;
+//   - the projected token volume `cwcreds-token` (audience
+//     https://coreweave.com/iam, 3600 s), unless the pod already projects a
+//     token with that audience (CoreWeave's direct setup, CoreWeave's
+//     pod-identity-webhook): then the sidecar reads that one, so the token the
+//     app presents is the token the sidecar knows;
+//   - on every app and init container not skipped:
+//     AWS_CONTAINER_CREDENTIALS_FULL_URI, AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE,
+//     AWS_CONFIG_FILE (each only when absent; a FULL_URI pointing at
+//     CoreWeave's exchange endpoint is the direct setup and is replaced) and
+//     read-only mounts of the token and of the AWS config file. The config
+//     file is projected by the downward API from the pod annotation
+//     cwcreds.coreweave.com/aws-config, so no ConfigMap has to exist in the
+//     pod's namespace (an admission webhook must not create objects).
+// Injecting twice equals injecting once; a pod injected earlier gets only
+// what later-added containers lack (admission reinvocation).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include <nlohmann/json.hpp>
+
+namespace cw {
+
+// Defaults for what pod annotations may override (flags of inject/webhook).
+struct InjectOptions {
+    std::string image;                               // the sidecar image
+    std::string org_id;                              // empty: from the annotation or a migrated FULL_URI
+    std::string exchange = "container-credentials";  // or oidc
+    std::string duration = "1h";                     // key lifetime in oidc mode
+};
+
+// Pod annotations read (and, for the last two, written) by the mutation.
+namespace annotation {
+inline constexpr std::string_view org_id = "cwcreds.coreweave.com/org-id";
+inline constexpr std::string_view exchange = "cwcreds.coreweave.com/exchange";
+inline constexpr std::string_view duration = "cwcreds.coreweave.com/duration";
+inline constexpr std::string_view image = "cwcreds.coreweave.com/image";
+inline constexpr std::string_view skip_containers = "cwcreds.coreweave.com/skip-containers";
+inline constexpr std::string_view guaranteed = "cwcreds.coreweave.com/guaranteed";
+inline constexpr std::string_view aws_config = "cwcreds.coreweave.com/aws-config";
+inline constexpr std::string_view injected = "cwcreds.coreweave.com/injected";
+}  // namespace annotation
+
+// The label the webhook keys on (interface.md).
+inline constexpr std::string_view k_inject_label = "cwcreds/inject";
+
+// The AWS config file injected pods get unless the annotation above says
+// otherwise; the same text as manifests/components/cwcreds/aws-config.
+std::string_view default_aws_config();
+
+struct Injection {
+    nlohmann::json pod;    // the input with the patch applied
+    nlohmann::json patch;  // RFC 6902 operations; an empty array when nothing was missing
+};
+
+struct Refusal {
+    std::string reason;  // names the container, volume, port or annotation at fault
+};
+
+using InjectResult = std::variant<Injection, Refusal>;
+
+// `pod` is an object with "spec" (and usually "metadata"): a Pod, or the
+// `template` of a workload; patch paths are relative to it.
+InjectResult inject_pod(const nlohmann::json& pod, const InjectOptions& options);
+
+}  // namespace cw

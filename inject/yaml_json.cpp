@@ -1,0 +1,255 @@
+// yaml-cpp builds a node tree (aliases share nodes); the conversion walks it
+// with a depth and a node budget, since a tree of shared nodes can stand for
+// exponentially many nodes once expanded.
+#include "inject/yaml_json.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <regex>
+
+namespace cw {
+
+namespace {
+
+using json = nlohmann::json;
+
+struct TooBig {
+    std::string reason;
+};
+
+bool is_null_word(std::string_view text)
+{
+    return text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL";
+}
+
+std::optional<bool> bool_word(std::string_view text)
+{
+    if (text == "true" || text == "True" || text == "TRUE") {
+        return true;
+    }
+    if (text == "false" || text == "False" || text == "FALSE") {
+        return false;
+    }
+    return std::nullopt;
+}
+
+// A plain scalar as the YAML 1.2 core schema reads it.
+json plain_scalar(const std::string& text)
+{
+    if (is_null_word(text)) {
+        return nullptr;
+    }
+    if (const auto flag = bool_word(text)) {
+        return *flag;
+    }
+    static const std::regex integer{R"([-+]?[0-9]+)"};
+    static const std::regex floating{R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)"};
+    if (std::regex_match(text, integer)) {
+        const char* begin = text.data() + (text[0] == '+' ? 1 : 0);
+        std::int64_t value = 0;
+        if (std::from_chars(begin, text.data() + text.size(), value).ec == std::errc{}) {
+            return value;
+        }
+        std::uint64_t unsigned_value = 0;
+        if (std::from_chars(begin, text.data() + text.size(), unsigned_value).ec == std::errc{}) {
+            return unsigned_value;
+        }
+        return text;  // beyond 64 bits: kept as written
+    }
+    if (std::regex_match(text, floating)) {
+        try {
+            const double value = std::stod(text);
+            if (std::isfinite(value)) {
+                return value;
+            }
+        } catch (const std::exception&) {
+        }
+        return text;
+    }
+    return text;
+}
+
+class Converter {
+public:
+    explicit Converter(const YamlLimits& limits) : m_limits(limits) {}
+
+    json convert(const YAML::Node& node, std::size_t depth)
+    {
+        if (++m_nodes > m_limits.max_nodes) {
+            throw TooBig{"more than " + std::to_string(m_limits.max_nodes) + " nodes (aliases count each time used)"};
+        }
+        if (depth > m_limits.max_depth) {
+            throw TooBig{"nested deeper than " + std::to_string(m_limits.max_depth) + " levels"};
+        }
+        switch (node.Type()) {
+            case YAML::NodeType::Null:
+            case YAML::NodeType::Undefined:
+                return nullptr;
+            case YAML::NodeType::Scalar: {
+                const std::string& tag = node.Tag();
+                if (tag == "!" || tag == "tag:yaml.org,2002:str") {
+                    return node.Scalar();
+                }
+                return plain_scalar(node.Scalar());
+            }
+            case YAML::NodeType::Sequence: {
+                json out = json::array();
+                for (const auto& item : node) {
+                    out.push_back(convert(item, depth + 1));
+                }
+                return out;
+            }
+            case YAML::NodeType::Map: {
+                json out = json::object();
+                for (const auto& entry : node) {
+                    if (!entry.first.IsScalar()) {
+                        throw YAML::ParserException(entry.first.Mark(), "a map key is not a scalar");
+                    }
+                    out[entry.first.Scalar()] = convert(entry.second, depth + 1);
+                }
+                return out;
+            }
+        }
+        return nullptr;
+    }
+
+private:
+    const YamlLimits& m_limits;
+    std::size_t m_nodes = 0;
+};
+
+// Which document a line belongs to: separators seen before it. An
+// approximation (a `---` inside a block scalar counts too), used only to
+// point a parse error at its document.
+std::size_t document_of_line(std::string_view text, std::size_t line)
+{
+    std::size_t document = 1;
+    bool content_seen = false;
+    std::size_t current = 0;
+    for (std::size_t start = 0; start < text.size() && current < line; ++current) {
+        const auto end = std::min(text.find('\n', start), text.size());
+        const std::string_view row = text.substr(start, end - start);
+        if (row.substr(0, 3) == "---") {
+            if (content_seen) {
+                ++document;
+            }
+            content_seen = row.find_first_not_of(" \t", 3) != std::string_view::npos && row[3] != '#';
+        } else if (!row.empty() && row.find_first_not_of(" \t") != std::string_view::npos && row[0] != '#') {
+            content_seen = true;
+        }
+        start = end + 1;
+    }
+    return document;
+}
+
+// Quoted when the text would read back as anything but this string, by our
+// reader or by kubectl's YAML 1.1 one (yes/no/on/off are booleans there,
+// 0x1F, 0o17, 1_000 and 1:30 numbers): quoting too often costs nothing.
+bool needs_quotes(const std::string& text)
+{
+    static const std::regex yaml11_word{R"(y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF|=|<<)"};
+    return !plain_scalar(text).is_string() || text.find_first_of("\n\r\t") != std::string::npos ||
+           (!text.empty() && std::string_view{"0123456789+-."}.find(text.front()) != std::string_view::npos) ||
+           std::regex_match(text, yaml11_word);
+}
+
+void emit(YAML::Emitter& out, const json& value)
+{
+    switch (value.type()) {
+        case json::value_t::object:
+            out << YAML::BeginMap;
+            for (const auto& [key, item] : value.items()) {
+                out << YAML::Key;
+                if (needs_quotes(key)) {
+                    out << YAML::DoubleQuoted;
+                }
+                out << key << YAML::Value;
+                emit(out, item);
+            }
+            out << YAML::EndMap;
+            break;
+        case json::value_t::array:
+            out << YAML::BeginSeq;
+            for (const auto& item : value) {
+                emit(out, item);
+            }
+            out << YAML::EndSeq;
+            break;
+        case json::value_t::string: {
+            const auto& text = value.get_ref<const std::string&>();
+            // Scripts in `args` stay readable as literal blocks when yaml-cpp can
+            // write them back exactly; anything else is double-quoted.
+            const bool literal = text.find('\n') != std::string::npos &&
+                                 text.find_first_of("\r\t") == std::string::npos && text.front() != ' ' &&
+                                 text.front() != '\n' && text.back() == '\n' && text.find(" \n") == std::string::npos &&
+                                 text.find("\n\n") == std::string::npos;
+            if (literal) {
+                out << YAML::Literal << text;
+            } else {
+                if (needs_quotes(text)) {
+                    out << YAML::DoubleQuoted;
+                }
+                out << text;
+            }
+            break;
+        }
+        case json::value_t::boolean:
+            out << value.get<bool>();
+            break;
+        case json::value_t::number_integer:
+            out << value.get<std::int64_t>();
+            break;
+        case json::value_t::number_unsigned:
+            out << value.get<std::uint64_t>();
+            break;
+        case json::value_t::number_float:
+            out << YAML::Precision(std::numeric_limits<double>::max_digits10) << value.get<double>();
+            break;
+        default:
+            out << YAML::Null;
+            break;
+    }
+}
+
+}  // namespace
+
+std::variant<std::vector<nlohmann::json>, YamlError> parse_yaml_documents(std::string_view text,
+                                                                          const YamlLimits& limits)
+{
+    std::vector<YAML::Node> nodes;
+    try {
+        nodes = YAML::LoadAll(std::string{text});
+    } catch (const YAML::Exception& error) {
+        const auto line = error.mark.is_null() ? 0 : static_cast<std::size_t>(error.mark.line);
+        return YamlError{
+            error.mark.is_null() ? 0 : document_of_line(text, line),
+            "not YAML: " + error.msg + (error.mark.is_null() ? "" : " at line " + std::to_string(line + 1))};
+    }
+    std::vector<nlohmann::json> documents;
+    Converter converter{limits};
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+        try {
+            documents.push_back(converter.convert(nodes[i], 0));
+        } catch (const TooBig& too_big) {
+            return YamlError{i + 1, too_big.reason};
+        } catch (const YAML::Exception& error) {
+            return YamlError{i + 1, "not YAML: " + error.msg};
+        }
+    }
+    return documents;
+}
+
+std::string to_yaml(const nlohmann::json& document)
+{
+    YAML::Emitter out;
+    out.SetIndent(2);
+    out.SetSeqFormat(YAML::Block);
+    out.SetMapFormat(YAML::Block);
+    emit(out, document);
+    return std::string{out.c_str()} + "\n";
+}
+
+}  // namespace cw

@@ -1,0 +1,372 @@
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "inject/pod_mutation.hpp"
+#include "inject/workload.hpp"
+#include "inject/yaml_json.hpp"
+
+namespace {
+
+using json = nlohmann::json;
+
+std::string read_source_file(const std::string& relative)
+{
+    std::ifstream in{std::string{CWCREDS_SOURCE_DIR} + "/" + relative, std::ios::binary};
+    REQUIRE_MESSAGE(in.good(), relative);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+json load_yaml(const std::string& relative)
+{
+    auto parsed = cw::parse_yaml_documents(read_source_file(relative));
+    REQUIRE(std::holds_alternative<std::vector<json>>(parsed));
+    return std::get<std::vector<json>>(parsed).at(0);
+}
+
+json fixture(const std::string& name)
+{
+    return load_yaml("tests/fixtures/inject/" + name);
+}
+
+cw::InjectOptions options()
+{
+    cw::InjectOptions o;
+    o.image = "registry.example.com/cwcreds:0.1.0";
+    o.org_id = "default-org";
+    return o;
+}
+
+cw::Injection injected(const json& object, const cw::InjectOptions& o = options())
+{
+    auto result = cw::inject_object(object, o);
+    if (const auto* refusal = std::get_if<cw::Refusal>(&result)) {
+        FAIL("refused: " << refusal->reason);
+    }
+    return std::get<cw::Injection>(result);
+}
+
+std::string refusal_of(const json& object, const cw::InjectOptions& o = options())
+{
+    auto result = cw::inject_object(object, o);
+    if (const auto* refusal = std::get_if<cw::Refusal>(&result)) {
+        return refusal->reason;
+    }
+    return "not refused";
+}
+
+const json& pod_of(const json& object)
+{
+    return object.at(json::json_pointer{*cw::pod_pointer(object)});
+}
+
+const json* find_named(const json& list, const std::string& name)
+{
+    for (const auto& item : list) {
+        if (item.value("name", "") == name) {
+            return &item;
+        }
+    }
+    return nullptr;
+}
+
+std::string env_value(const json& container, const std::string& name)
+{
+    if (!container.contains("env")) {
+        return "<absent>";
+    }
+    const json* entry = find_named(container.at("env"), name);
+    return entry != nullptr ? entry->value("value", "<valueFrom>") : "<absent>";
+}
+
+// What every injected pod must satisfy, whatever its shape: the sidecar
+// first, reading a token volume with CoreWeave's audience; each container not
+// skipped reaching the sidecar with the same token file the sidecar reads;
+// the patch turning the input into the output; a second run changing nothing.
+void check_injected(const json& before, const cw::Injection& result, const std::set<std::string>& skipped = {})
+{
+    CHECK(before.patch(result.patch) == result.pod);
+    const json& pod = pod_of(result.pod);
+    const json& spec = pod.at("spec");
+    const json& sidecar = spec.at("initContainers").at(0);
+    REQUIRE(sidecar.at("name") == "cwcreds");
+    CHECK(sidecar.at("restartPolicy") == "Always");
+    const std::string sidecar_token = env_value(sidecar, "CWCREDS_TOKEN_FILE");
+    const std::string volume = sidecar.at("volumeMounts").at(0).at("name");
+    const json* token_volume = find_named(spec.at("volumes"), volume);
+    REQUIRE(token_volume != nullptr);
+    const json& source = token_volume->at("projected").at("sources").at(0).at("serviceAccountToken");
+    CHECK(source.at("audience") == "https://coreweave.com/iam");
+    CHECK(sidecar_token == sidecar.at("volumeMounts").at(0).at("mountPath").get<std::string>() + "/" +
+                               source.at("path").get<std::string>());
+
+    std::vector<json> apps(spec.at("initContainers").begin() + 1, spec.at("initContainers").end());
+    apps.insert(apps.end(), spec.at("containers").begin(), spec.at("containers").end());
+    for (const json& c : apps) {
+        const std::string name = c.at("name");
+        if (skipped.contains(name)) {
+            CHECK_MESSAGE(env_value(c, "AWS_CONTAINER_CREDENTIALS_FULL_URI") == "<absent>", name);
+            continue;
+        }
+        CHECK_MESSAGE(env_value(c, "AWS_CONTAINER_CREDENTIALS_FULL_URI") == "http://127.0.0.1:9911/v1/credentials",
+                      name);
+        const json* mount = find_named(c.at("volumeMounts"), volume);
+        REQUIRE_MESSAGE(mount != nullptr, name);
+        CHECK_MESSAGE(env_value(c, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE") ==
+                          mount->at("mountPath").get<std::string>() + "/" + source.at("path").get<std::string>(),
+                      name);
+        CHECK_MESSAGE(env_value(c, "AWS_CONFIG_FILE") != "<absent>", name);
+    }
+
+    // Every env entry and mount the user had is still there, unchanged,
+    // except a FULL_URI at CoreWeave's exchange endpoint.
+    const json& old_spec = pod_of(before).at("spec");
+    for (const char* list : {"initContainers", "containers"}) {
+        for (const json& old_container : old_spec.value(list, json::array())) {
+            const json* now = find_named(spec.at(list), old_container.at("name"));
+            REQUIRE(now != nullptr);
+            for (const json& entry : old_container.value("env", json::array())) {
+                if (entry.at("name") == "AWS_CONTAINER_CREDENTIALS_FULL_URI" &&
+                    entry.value("value", "").starts_with("https://api.coreweave.com/")) {
+                    continue;
+                }
+                CHECK(*find_named(now->at("env"), entry.at("name")) == entry);
+            }
+            for (const json& mount : old_container.value("volumeMounts", json::array())) {
+                CHECK(*find_named(now->at("volumeMounts"), mount.at("name")) == mount);
+            }
+        }
+    }
+
+    // Idempotent: injecting the result again changes nothing.
+    const cw::Injection again = injected(result.pod);
+    CHECK(again.patch == json::array());
+    CHECK(again.pod == result.pod);
+}
+
+}  // namespace
+
+TEST_SUITE("inject::pod_mutation")
+{
+    TEST_CASE("a Deployment with several containers and its own init container keeps all it had, sidecar first")
+    {
+        const json before = fixture("several-containers.yaml");
+        const auto result = injected(before);
+        check_injected(before, result);
+        const json& spec = pod_of(result.pod).at("spec");
+        CHECK(spec.at("initContainers").at(1).at("name") == "fetch-weights");
+        CHECK(spec.at("volumes").size() == 4);
+        CHECK(pod_of(result.pod).at("metadata").at("annotations").at("prometheus.io/scrape") == "true");
+        CHECK(env_value(spec.at("initContainers").at(0), "CWCREDS_ORG_ID") == "default-org");
+        CHECK(spec.at("initContainers").at(0).at("image") == "registry.example.com/cwcreds:0.1.0");
+        // The patch only adds: the sidecar in front, then what each container lacks.
+        for (const json& op : result.patch) {
+            CHECK(op.at("op") == "add");
+        }
+        CHECK(result.patch.at(0).at("path") == "/spec/template/spec/initContainers/0");
+    }
+
+    TEST_CASE("CoreWeave's direct setup: the URI moves to the sidecar, the token volume and org stay")
+    {
+        const json before = fixture("direct-setup.yaml");
+        cw::InjectOptions no_org = options();
+        no_org.org_id.clear();
+        const auto result = injected(before, no_org);
+        check_injected(before, result, {});
+        const json& spec = result.pod.at("spec");
+        const json& app = spec.at("containers").at(0);
+        CHECK(env_value(app, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE") == "/var/run/secrets/tokens/oidc-token");
+        CHECK(env_value(app, "AWS_DEFAULT_REGION") == "US-EAST-04A");
+        CHECK(env_value(spec.at("initContainers").at(0), "CWCREDS_ORG_ID") == "acme-org");
+        CHECK(find_named(spec.at("volumes"), "cwcreds-token") == nullptr);
+        CHECK(spec.at("initContainers").at(0).at("volumeMounts").at(0).at("name") == "oidc-token");
+        // Exactly one value of the app's own env changed, by a replace.
+        int replaces = 0;
+        for (const json& op : result.patch) {
+            if (op.at("op") == "replace") {
+                ++replaces;
+                CHECK(op.at("path") == "/spec/containers/0/env/1/value");
+            }
+        }
+        CHECK(replaces == 1);
+    }
+
+    TEST_CASE("CoreWeave's pod-identity-webhook output: its token, at its path, is what the sidecar reads")
+    {
+        const json before = fixture("coreweave-webhook.yaml");
+        const auto result = injected(before);
+        check_injected(before, result);
+        const json& sidecar = result.pod.at("spec").at("initContainers").at(0);
+        CHECK(env_value(sidecar, "CWCREDS_TOKEN_FILE") == "/var/run/secrets/tokens/eks-pod-identity-token");
+        CHECK(sidecar.at("volumeMounts").at(0).at("name") == "eks-pod-identity-token");
+        CHECK(env_value(result.pod.at("spec").at("containers").at(0), "AWS_STS_REGIONAL_ENDPOINTS") == "regional");
+    }
+
+    TEST_CASE("a Job gets the native sidecar and its annotations choose the oidc exchange")
+    {
+        const json before = fixture("job.yaml");
+        const auto result = injected(before);
+        check_injected(before, result);
+        const json& sidecar = pod_of(result.pod).at("spec").at("initContainers").at(0);
+        CHECK(env_value(sidecar, "CWCREDS_EXCHANGE") == "oidc");
+        CHECK(env_value(sidecar, "CWCREDS_DURATION") == "4h");
+    }
+
+    TEST_CASE("a CronJob's pod template is found under jobTemplate")
+    {
+        const json before = fixture("cronjob.yaml");
+        const auto result = injected(before);
+        check_injected(before, result);
+        CHECK(result.patch.at(0).at("path") == "/spec/jobTemplate/spec/template/spec/initContainers");
+    }
+
+    TEST_CASE("skipped containers get nothing")
+    {
+        const json before = fixture("skipped-containers.yaml");
+        const auto result = injected(before);
+        check_injected(before, result, {"istio-proxy", "fluent-bit"});
+    }
+
+    TEST_CASE("an app's own AWS_CONFIG_FILE stays, and guaranteed sets requests == limits")
+    {
+        const json before = fixture("own-aws-config.yaml");
+        const auto result = injected(before);
+        check_injected(before, result);
+        const json& spec = pod_of(result.pod).at("spec");
+        CHECK(env_value(spec.at("containers").at(0), "AWS_CONFIG_FILE") == "/etc/agent/aws.conf");
+        CHECK(find_named(spec.at("containers").at(0).at("volumeMounts"), "cwcreds-aws") == nullptr);
+        const json& resources = spec.at("initContainers").at(0).at("resources");
+        CHECK(resources.at("requests") == resources.at("limits"));
+    }
+
+    TEST_CASE("a container added after injection (admission reinvocation) gets what it lacks, nothing else")
+    {
+        json pod = injected(fixture("direct-setup.yaml")).pod;
+        pod["spec"]["containers"].push_back({{"name", "late"}, {"image", "x"}});
+        const auto result = injected(pod);
+        CHECK(result.pod.at("spec").at("initContainers").size() == 1);
+        for (const json& op : result.patch) {
+            CHECK(op.at("path").get<std::string>().starts_with("/spec/containers/1/"));
+        }
+        CHECK(env_value(result.pod.at("spec").at("containers").at(1), "AWS_CONTAINER_CREDENTIALS_FULL_URI") ==
+              "http://127.0.0.1:9911/v1/credentials");
+    }
+
+    TEST_CASE("a bare pod without metadata or annotations gets both")
+    {
+        const json before = {{"spec", {{"containers", {{{"name", "a"}, {"image", "x"}}}}}}};
+        const auto result = injected(json{{"apiVersion", "v1"}, {"kind", "Pod"}, {"spec", before.at("spec")}});
+        CHECK(result.pod.at("metadata").at("annotations").contains("cwcreds.coreweave.com/injected"));
+        CHECK(result.pod.at("metadata").at("annotations").at("cwcreds.coreweave.com/aws-config") ==
+              std::string{cw::default_aws_config()});
+    }
+
+    TEST_CASE("pods it cannot serve correctly are refused, naming the cause, with nothing injected")
+    {
+        CHECK(refusal_of(fixture("refuse-container-name.yaml")) ==
+              "the pod already has a container named 'cwcreds' (added by the kustomize component or by hand?); "
+              "rename it or drop the inject label");
+        CHECK(refusal_of(fixture("refuse-volume-name.yaml")) ==
+              "the pod already has a volume named 'cwcreds-token'; cwcreds needs that name");
+        CHECK(refusal_of(fixture("refuse-host-network.yaml")) ==
+              "hostNetwork pod: container 'exporter' uses port 9912, which the cwcreds sidecar needs on the node's "
+              "network (9911 credentials, 9912 probes)");
+        CHECK(refusal_of(fixture("refuse-mount-path.yaml")) ==
+              "container 'app' already mounts volume 'certs' at /var/run/secrets/tokens, where cwcreds mounts its own");
+        CHECK(refusal_of(fixture("refuse-token-file.yaml")) ==
+              "container 'app' sets AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE to \"/secrets/other-token\", but the "
+              "sidecar authenticates callers with the token at /var/run/secrets/tokens/oidc-token; remove the "
+              "variable or point it there");
+    }
+
+    TEST_CASE("bad annotations and missing settings are refused, naming the annotation")
+    {
+        json pod = fixture("refuse-volume-name.yaml");
+        pod["spec"].erase("volumes");
+        auto with = [&pod](const std::string& key, const json& value) {
+            json copy = pod;
+            copy["metadata"]["annotations"][key] = value;
+            return copy;
+        };
+        CHECK(refusal_of(with("cwcreds.coreweave.com/exchange", "sts")) ==
+              "annotation cwcreds.coreweave.com/exchange: 'sts' is not container-credentials or oidc");
+        CHECK(refusal_of(with("cwcreds.coreweave.com/duration", "13h")) ==
+              "annotation cwcreds.coreweave.com/duration: '13h' is not a duration from 1s to 12h (examples: 15m, 1h)");
+        CHECK(
+            refusal_of(with("cwcreds.coreweave.com/skip-containers", "app,sidecar")) ==
+            "annotation cwcreds.coreweave.com/skip-containers names container 'sidecar', which the pod does not have");
+        CHECK(refusal_of(with("cwcreds.coreweave.com/guaranteed", "yes")) ==
+              "annotation cwcreds.coreweave.com/guaranteed: 'yes' is not true or false");
+        CHECK(refusal_of(with("cwcreds.coreweave.com/org-id", "../../admin")) ==
+              "annotation cwcreds.coreweave.com/org-id: '../../admin' is not an organization id (letters, digits, '-', "
+              "'_', '.')");
+        CHECK(refusal_of(with("cwcreds.coreweave.com/image", 42)) ==
+              "annotation cwcreds.coreweave.com/image is not a string");
+        cw::InjectOptions no_org = options();
+        no_org.org_id.clear();
+        CHECK(refusal_of(pod, no_org) ==
+              "no CoreWeave organization id: set annotation cwcreds.coreweave.com/org-id or give --org-id");
+        CHECK(refusal_of(with("cwcreds.coreweave.com/injected", "0.1.0")) ==
+              "annotation cwcreds.coreweave.com/injected says cwcreds was injected, but there is no cwcreds init "
+              "container; remove the annotation");
+        json no_containers = pod;
+        no_containers["spec"]["containers"] = json::array();
+        CHECK(refusal_of(no_containers) == "the pod has no containers");
+        json bad_env = pod;
+        bad_env["spec"]["containers"][0]["env"] = "A=1";
+        CHECK(refusal_of(bad_env) == "container 'app'.env is not a list of objects");
+    }
+
+    TEST_CASE("objects without a pod pass through unchanged")
+    {
+        const json config_map = {{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", {{"name", "x"}}}};
+        const auto result = injected(config_map);
+        CHECK(result.pod == config_map);
+        CHECK(result.patch == json::array());
+        // A Deployment-like kind of another group is not ours either.
+        CHECK_FALSE(cw::pod_pointer(json{{"apiVersion", "example.com/v1"}, {"kind", "Deployment"}}));
+    }
+
+    TEST_CASE("the opt-out labels leave a workload as it is")
+    {
+        json workload = fixture("job.yaml");
+        workload["metadata"]["labels"]["cwcreds.coreweave.com/inject"] = "false";
+        CHECK(injected(workload).patch == json::array());
+        json pod_opt_out = fixture("job.yaml");
+        pod_opt_out["spec"]["template"]["metadata"]["labels"]["cwcreds/inject"] = "false";
+        CHECK(injected(pod_opt_out).pod == pod_opt_out);
+    }
+
+    TEST_CASE("the injected sidecar is the component's sidecar (manifests/components/cwcreds)")
+    {
+        const json component = load_yaml("manifests/components/cwcreds/sidecar.yaml");
+        json expected = component.at("spec").at("template").at("spec").at("initContainers").at(0);
+        json actual = injected(fixture("cronjob.yaml")).pod;
+        actual = pod_of(actual).at("spec").at("initContainers").at(0);
+        // Settings come from a ConfigMap there and from the options here;
+        // the image from kustomize's images: there and --image here.
+        for (json* c : {&expected, &actual}) {
+            c->erase("env");
+            c->erase("envFrom");
+            c->erase("image");
+        }
+        CHECK(actual == expected);
+        CHECK(read_source_file("manifests/components/cwcreds/aws-config") == cw::default_aws_config());
+        // ...and the token and config volumes are the component's, but for
+        // the config's source (a ConfigMap there, the pod annotation here).
+        const json volumes = component.at("spec").at("template").at("spec").at("volumes");
+        const json injected_volumes = pod_of(injected(fixture("cronjob.yaml")).pod).at("spec").at("volumes");
+        CHECK(*find_named(injected_volumes, "cwcreds-token") == *find_named(volumes, "cwcreds-token"));
+    }
+
+    TEST_CASE("guaranteed resources are those of components/cwcreds-guaranteed")
+    {
+        const std::string text = read_source_file("manifests/components/cwcreds-guaranteed/kustomization.yaml");
+        CHECK(text.find("{requests: {cpu: 100m, memory: 64Mi}, limits: {cpu: 100m, memory: 64Mi}}") !=
+              std::string::npos);
+    }
+}

@@ -1,0 +1,116 @@
+#include <doctest/doctest.h>
+
+#include "inject/yaml_json.hpp"
+
+namespace {
+
+using json = nlohmann::json;
+
+std::vector<json> documents(const std::string& text)
+{
+    auto parsed = cw::parse_yaml_documents(text);
+    if (const auto* error = std::get_if<cw::YamlError>(&parsed)) {
+        FAIL("document " << error->document << ": " << error->reason);
+    }
+    return std::get<std::vector<json>>(parsed);
+}
+
+cw::YamlError error_of(const std::string& text, const cw::YamlLimits& limits = {})
+{
+    auto parsed = cw::parse_yaml_documents(text, limits);
+    REQUIRE(std::holds_alternative<cw::YamlError>(parsed));
+    return std::get<cw::YamlError>(parsed);
+}
+
+}  // namespace
+
+TEST_SUITE("inject::yaml_json")
+{
+    TEST_CASE("scalars get the types the API server gives them")
+    {
+        const auto docs = documents(R"(
+port: 8080
+ratio: 0.5
+big: 18446744073709551615
+enabled: true
+empty:
+tilde: ~
+quoted: "8080"
+single: 'true'
+yes_word: yes
+version: 1.10.3
+tagged: !!str 42
+)");
+        REQUIRE(docs.size() == 1);
+        const json& d = docs[0];
+        CHECK(d["port"] == 8080);
+        CHECK(d["ratio"] == 0.5);
+        CHECK(d["big"] == 18446744073709551615ULL);
+        CHECK(d["enabled"] == true);
+        CHECK(d["empty"].is_null());
+        CHECK(d["tilde"].is_null());
+        CHECK(d["quoted"] == "8080");
+        CHECK(d["single"] == "true");
+        CHECK(d["yes_word"] == "yes");
+        CHECK(d["version"] == "1.10.3");
+        CHECK(d["tagged"] == "42");
+    }
+
+    TEST_CASE("several documents, JSON among them, empty ones kept as null in place")
+    {
+        const auto docs = documents("a: 1\n---\n---\n{\"kind\": \"List\", \"items\": []}\n");
+        REQUIRE(docs.size() == 3);
+        CHECK(docs[1].is_null());
+        CHECK(docs[2]["kind"] == "List");
+    }
+
+    TEST_CASE("writing quotes what would change type, and a round trip keeps every value")
+    {
+        const json original = {
+            {"strings",
+             {"true", "8080", "", "null", "~", "1e3", "-", "a: b", "#x", "yes", "  lead", "trail  ", "tab\there"}},
+            {"script", "set -e\nwhile true; do\n  aws s3 ls\ndone\n"},
+            {"no_final_newline", "line one\nline two"},
+            {"blank_lines", "a\n\nb\n"},
+            {"numbers", {0, -7, 3.25, 1e-9, 18446744073709551615ULL}},
+            {"flags", {true, false, nullptr}},
+            {"empty", {{"list", json::array()}, {"map", json::object()}}},
+            {"8080", "numeric key"},
+            {"unicode", "grüße ✓"},
+        };
+        const std::string text = cw::to_yaml(original);
+        const auto back = documents(text);
+        REQUIRE(back.size() == 1);
+        CHECK_MESSAGE(back[0] == original, text);
+        CHECK(text.find("|\n") != std::string::npos);  // the script stays a readable block
+        // kubectl reads YAML 1.1, where these unquoted would not be strings.
+        for (const char* word : {"yes", "on", "0.1.0", "1:30", "0x1F", "-1"}) {
+            CHECK_MESSAGE(cw::to_yaml(json{{"v", word}}) == "v: \"" + std::string{word} + "\"\n", word);
+        }
+    }
+
+    TEST_CASE("bad YAML names the document it is in")
+    {
+        const auto error = error_of("a: 1\n---\nb: 2\n---\nc: [unclosed\n");
+        CHECK(error.document == 3);
+        CHECK(error.reason.starts_with("not YAML: "));
+    }
+
+    TEST_CASE("alias bombs and deep nesting are refused, not expanded")
+    {
+        std::string bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
+        char previous = 'a';
+        for (char name = 'b'; name <= 'j'; ++name) {
+            bomb += std::string{name} + ": &" + name + " [*" + previous + ", *" + previous + ", *" + previous + ", *" +
+                    previous + ", *" + previous + ", *" + previous + ", *" + previous + ", *" + previous + ", *" +
+                    previous + ", *" + previous + "]\n";
+            previous = name;
+        }
+        const auto too_many = error_of(bomb);
+        CHECK(too_many.document == 1);
+        CHECK(too_many.reason == "more than 1000000 nodes (aliases count each time used)");
+
+        const std::string deep = std::string(100, '[') + std::string(100, ']');
+        CHECK(error_of(deep).reason == "nested deeper than 64 levels");
+    }
+}
