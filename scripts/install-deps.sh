@@ -10,6 +10,7 @@ packages=(
   prometheus  # for promtool: the tests check /metrics with `promtool check metrics`
   clang-14 libclang-rt-14-dev  # scripts/fuzz.sh: clang with libFuzzer and its sanitizers
   libfaketime  # tests/integration/test_clocks.py: steps the sidecar's wall clock, not its monotonic one
+  gnuplot-nox  # bench/run.sh draws the fleet simulation's upstream rate (bench/fleet.png)
 )
 # Extra packages a caller asks for (e.g. the e2e suite's nodejs).
 packages+=("$@")
