@@ -269,6 +269,18 @@ TEST_SUITE("sidecar::Refresher")
         CHECK(renewed != first);
     }
 
+    TEST_CASE("near the end of the cached keys, Retry-After still holds")
+    {
+        Rig rig{15min};
+        rig.refresher.step();
+        const auto first = rig.refresher.servable();
+        REQUIRE(first);
+        rig.clock.advance_to(first->serve_until - 10s);
+        rig.exchanger.fail_next(cw::ExchangeOutcome::retryable, 429, cw::Millis{20s});
+        const auto retry_at = rig.refresher.step();
+        CHECK(retry_at - rig.clock.steady_now() >= 20s);
+    }
+
     TEST_CASE("a rejected token is not retried until the cap, unless the token rotates")
     {
         Rig rig;
