@@ -2,17 +2,19 @@
 #
 # Stage 1 builds the binary exactly as CI does (CMake, build type CI: -O2 -g,
 # warnings as errors) and runs the unit tests; the image is only produced when they
-# pass. Stage 2 is debian:bookworm-slim with the shared libraries the binary
-# links and the CA certificates, nothing else: it runs as 65532:65532 and its
+# pass. It then gathers the runtime tree: the stripped binary, exactly the
+# shared libraries it loads (as ldd resolves them, the dynamic loader
+# included), Debian's CA bundle for https://api.coreweave.com, and passwd/group
+# entries for 65532. Stage 2 is that tree on `scratch`: no shell, no package
+# manager, nothing the binary does not read. It runs as 65532:65532 and its
 # ENTRYPOINT is in exec form, so no shell is ever needed at run time.
 #
 #   podman build --pull=never --network host -t cwcreds .   # what scripts/container-test.sh runs
 #   docker build -t cwcreds .
 #
-# Both stages take their base from build arguments so a mirror or a pinned
+# The build stage takes its base from a build argument so a mirror or a pinned
 # digest can be used without editing this file.
 ARG BUILD_IMAGE=docker.io/library/debian:bookworm
-ARG RUNTIME_IMAGE=docker.io/library/debian:bookworm-slim
 
 FROM ${BUILD_IMAGE} AS build
 ARG DEBIAN_FRONTEND=noninteractive
@@ -46,18 +48,23 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=CI -DCWCREDS_WERROR=ON \
  && build/cwcreds --version \
  && install -D -m 0755 -s build/cwcreds /out/cwcreds
 
-FROM ${RUNTIME_IMAGE}
-ARG DEBIAN_FRONTEND=noninteractive
-# Exactly the runtime libraries `ldd cwcreds` names (plus their dependencies)
-# and the system trust store for https://api.coreweave.com.
-RUN apt-get update \
- && apt-get install -y --no-install-recommends \
-      ca-certificates libcurl4 libcpp-httplib0.11 libspdlog1.10 libfmt9 libssl3 libyaml-cpp0.7 \
- && apt-get clean \
- && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log \
-      /var/cache/debconf/*-old
-COPY --from=build /out/cwcreds /usr/local/bin/cwcreds
-# Declared here, after the RUN, so a new revision does not rebuild the layers above.
+# The runtime tree. Libraries keep the paths ldd names (the loader finds them
+# in its default directories; there is no ld.so.cache); /etc/passwd and
+# /etc/group name 65532 so tools that look the user up find it.
+RUN set -eu \
+ && mkdir -p /rootfs/usr/local/bin /rootfs/etc/ssl/certs \
+ && cp /out/cwcreds /rootfs/usr/local/bin/cwcreds \
+ && for lib in $(ldd /out/cwcreds | awk '$3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do \
+      mkdir -p "/rootfs$(dirname "$lib")" && cp -L "$lib" "/rootfs$lib"; \
+    done \
+ && cp -L /etc/ssl/certs/ca-certificates.crt /rootfs/etc/ssl/certs/ca-certificates.crt \
+ && echo 'nonroot:x:65532:65532:nonroot:/nonexistent:/usr/sbin/nologin' >/rootfs/etc/passwd \
+ && echo 'nonroot:x:65532:' >/rootfs/etc/group \
+ && chmod 0644 /rootfs/etc/passwd /rootfs/etc/group /rootfs/etc/ssl/certs/ca-certificates.crt
+
+FROM scratch
+COPY --from=build /rootfs/ /
+# Declared here, after the COPY, so a new revision does not rebuild the layers above.
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 ARG CREATED=unknown
@@ -65,8 +72,7 @@ LABEL org.opencontainers.image.title="cwcreds" \
       org.opencontainers.image.description="CoreWeave AI Object Storage credentials sidecar: exchanges the pod's projected service-account token and serves S3 keys on 127.0.0.1:9911 in the AWS container-credentials format" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.created="${CREATED}" \
-      org.opencontainers.image.base.name="docker.io/library/debian:bookworm-slim"
+      org.opencontainers.image.created="${CREATED}"
 # Numeric user and group: Kubernetes' runAsNonRoot can verify a numeric USER,
 # and `USER 65532` alone would leave the group at 0.
 USER 65532:65532

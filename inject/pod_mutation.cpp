@@ -269,7 +269,7 @@ json sidecar_container(const Settings& settings, std::string_view token_volume, 
           {"failureThreshold", 6}}},
         {"resources", settings.guaranteed ? json{{"requests", {{"cpu", "100m"}, {"memory", "64Mi"}}},
                                                  {"limits", {{"cpu", "100m"}, {"memory", "64Mi"}}}}
-                                          : json{{"requests", {{"cpu", "10m"}, {"memory", "32Mi"}}},
+                                          : json{{"requests", {{"cpu", "10m"}, {"memory", "24Mi"}}},
                                                  {"limits", {{"cpu", "500m"}, {"memory", "64Mi"}}}}},
         {"securityContext",
          {{"runAsNonRoot", true},

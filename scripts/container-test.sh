@@ -13,15 +13,18 @@
 #    image, as docker.io/library/debian:bookworm-slim. Skipped when both exist.
 # 3. podman build --pull=never --network host (the build stage compiles and
 #    runs the unit tests).
-# 4. Runs the image: `--version`; the image's metadata (user, exec-form
+# 4. Runs the image: `--version`; its file list (exactly the binary, the
+#    libraries the image's own loader resolves for it, the CA bundle and
+#    passwd/group); the image's metadata (user, exec-form
 #    entrypoint, OCI labels); then `serve` on the host network with the
 #    restricted settings the manifests use (read-only root, no capabilities,
 #    no-new-privileges) against the HTTPS emulator started here on 127.0.0.1,
 #    with the CA file and a kubelet-style token directory bind-mounted
 #    read-only; fetches /v1/credentials once with the token as Authorization
 #    (200 + JSON), /healthz and /readyz on both listeners (the probe listener,
-#    which the manifests' kubelet probes use, must 404 on credentials); checks
-#    the process runs as 65532:65532 with no capabilities; stops it with
+#    which the manifests' kubelet probes use, must 404 on credentials); runs
+#    `cwcreds inspect --sidecar` in it with `podman exec`; checks the
+#    process runs as 65532:65532 with no capabilities; stops it with
 #    SIGTERM and expects exit 0.
 #
 # Everything it starts (emulator, containers) is stopped by PID or name on
@@ -231,9 +234,34 @@ size_mb=$(awk -v b="$size_bytes" 'BEGIN { printf "%.1f", b / 1000000 }')
 out=$(timeout 60 podman --runtime runc run --rm --network none "$image" --version 2>&1) || true
 check "cwcreds --version in the image prints 'cwcreds $version' (got: $out)" [ "$out" = "cwcreds $version" ]
 
-check "the system trust store (libcurl's default CA bundle) is in the image" \
-  timeout 60 podman --runtime runc run --rm --network none --entrypoint /usr/bin/test "$image" \
-  -s /etc/ssl/certs/ca-certificates.crt
+# The image holds exactly what the binary needs: itself, the shared
+# libraries its own loader resolves inside the image (so nothing ldd does
+# not name), the CA bundle and passwd/group. No shell, no package manager.
+image_root=$(podman_ image mount "$image")
+(cd "$image_root" && find . ! -type d | sed 's|^\.||' | sort) >"$work/image-files.txt"
+loader=$(grep -m1 '/ld-linux' "$work/image-files.txt" || true)
+needed=""
+if [[ -n $loader ]]; then
+  needed=$(timeout 60 podman --runtime runc run --rm --network none --entrypoint "$loader" "$image" \
+    --list /usr/local/bin/cwcreds 2>&1 | awk '$3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }') || true
+fi
+{
+  printf '%s\n' /usr/local/bin/cwcreds /etc/ssl/certs/ca-certificates.crt /etc/passwd /etc/group
+  [[ -n $needed ]] && printf '%s\n' "$needed"
+} | sort -u >"$work/image-expected.txt"
+extra=$(comm -23 "$work/image-files.txt" "$work/image-expected.txt" | tr '\n' ' ')
+missing=$(comm -13 "$work/image-files.txt" "$work/image-expected.txt" | tr '\n' ' ')
+files_ok=no
+[[ -z $extra && -z $missing && -n $needed ]] && files_ok=yes
+check "the image holds only the binary, the libraries it loads, the CA bundle and passwd/group (extra: ${extra:-none}; missing: ${missing:-none})" \
+  [ "$files_ok" = yes ]
+check "the system trust store (libcurl's default CA bundle) is in the image and not empty" \
+  test -s "$image_root/etc/ssl/certs/ca-certificates.crt"
+check "passwd and group name 65532" grep -q ':65532:65532:' "$image_root/etc/passwd"
+image_gzip=$(tar --numeric-owner -C "$image_root" -cf - . | gzip -6 | wc -c)
+echo "    image files ($(wc -l <"$work/image-files.txt")):"
+(cd "$image_root" && xargs -a "$work/image-files.txt" -I{} stat -c '      %8s %n' ".{}")
+timeout 60 podman --runtime runc image unmount "$image" >/dev/null || true
 user=$(podman_ image inspect -f '{{.Config.User}}' "$image")
 check "image USER is 65532:65532 (got: $user)" [ "$user" = "65532:65532" ]
 entrypoint=$(podman_ image inspect -f '{{json .Config.Entrypoint}}' "$image")
@@ -306,6 +334,10 @@ sys.exit(0 if ok and body["AccessKeyId"] and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d
   status=$(curl -sS -m 5 -o /dev/null -w '%{http_code}' -H "Authorization: $token" \
     "http://127.0.0.1:$probe_port/v1/credentials" || true)
   check "the probe listener never serves credentials (got: $status)" [ "$status" = 404 ]
+  inspect_out=$(timeout 30 podman --runtime runc exec "$name" /usr/local/bin/cwcreds inspect \
+    --sidecar "http://127.0.0.1:$port" 2>&1) && inspect_code=0 || inspect_code=$?
+  check "cwcreds inspect run with exec in the container passes (exit $inspect_code)" [ "$inspect_code" = 0 ]
+  ((inspect_code == 0)) || echo "$inspect_out" | tail -20
   pid=$(podman_ inspect -f '{{.State.Pid}}' "$name")
   ids=$(awk '/^(Uid|Gid):/ { printf "%s %s %s %s %s|", $1, $2, $3, $4, $5 } /^CapEff:/ { print $1, $2 }' "/proc/$pid/status")
   check "the process runs as uid and gid 65532 with no capabilities (got: $ids)" \
@@ -322,6 +354,6 @@ if ((failures)); then
   tail -20 "$work/emulator.log"
 fi
 
-echo "image: $image, $size_mb MB ($size_bytes bytes)"
+echo "image: $image, $size_mb MB ($size_bytes bytes), $(awk -v b="$image_gzip" 'BEGIN { printf "%.1f", b / 1000000 }') MB gzipped"
 log "done: $((checks - failures)) of $checks checks ok"
 ((failures == 0))

@@ -229,6 +229,20 @@ void Refresher::record_failure(ExchangeKind kind, long http_status, const std::s
     m_metrics.observe_exchange(kind, latency);
     m_last = LastExchange{std::string{exchange_kind_name(kind)}, http_status, detail, latency, m_clock.now()};
     m_next_attempt = now + backoff_delay(m_failures, outcome, retry_after, m_settings, m_random());
+    // A backoff never sleeps past the end of what is being served: when the
+    // upstream comes back just before the keys run out, an attempt lands
+    // while they are still served, not up to --retry-max after (measured in
+    // bench/fleet: 30 pod-seconds without keys after a 10-minute outage of
+    // 10,000 pods). That last attempt is one --retry-initial before serving
+    // ends, so it has that long to land; within it, the backoff alone decides
+    // (no spinning). A rejected token and Retry-After keep their own waits.
+    if (outcome == ExchangeOutcome::retryable && m_served) {
+        const SteadyTime last_attempt = m_served->serve_until - m_settings.retry_initial;
+        const SteadyTime earliest = now + retry_after.value_or(Millis{0});
+        if (last_attempt > earliest) {
+            m_next_attempt = std::min(m_next_attempt, last_attempt);
+        }
+    }
     m_first_attempt_done = true;
     m_changed.notify_all();
 }

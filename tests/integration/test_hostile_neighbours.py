@@ -24,10 +24,10 @@ import itest  # noqa: E402
 from itest import await_condition  # noqa: E402
 
 # README "Resource bounds": the resident set stays under the sidecar
-# container's memory request in manifests/ (32Mi). Asserted here because it is
+# container's memory request in manifests/ (24Mi). Asserted here because it is
 # the bound a user relies on when setting that request; before buffers were
 # bounded, these 100 clients took the sidecar to ~40 MiB.
-RSS_BOUND_MIB = 32
+RSS_BOUND_MIB = 24
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 

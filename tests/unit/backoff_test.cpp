@@ -29,7 +29,19 @@ TEST_SUITE("sidecar::backoff")
 
     TEST_CASE("Retry-After is a lower bound")
     {
-        CHECK(cw::backoff_delay(1, cw::ExchangeOutcome::retryable, cw::Millis{3s}, settings, 0.0) == 3s);
-        CHECK(cw::backoff_delay(6, cw::ExchangeOutcome::retryable, cw::Millis{3s}, settings, 1.0) == 30s);
+        CHECK(cw::backoff_delay(1, cw::ExchangeOutcome::retryable, cw::Millis{3s}, settings, 0.0) >= 3s);
+        CHECK(cw::backoff_delay(6, cw::ExchangeOutcome::retryable, cw::Millis{3s}, settings, 1.0) >= 30s);
+    }
+
+    TEST_CASE("callers refused with the same Retry-After come back spread out, not in the same second")
+    {
+        // The usual backoff counts from the instant Retry-After names.
+        const auto delay = [&](int failures, double random) {
+            return cw::backoff_delay(failures, cw::ExchangeOutcome::retryable, cw::Millis{5s}, settings, random);
+        };
+        CHECK(delay(1, 0.0) == 5500ms);
+        CHECK(delay(1, 1.0) == 6s);
+        CHECK(delay(4, 0.0) == 9s);
+        CHECK(delay(4, 1.0) == 13s);
     }
 }

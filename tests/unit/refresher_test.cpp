@@ -75,6 +75,12 @@ public:
         m_script.push_back(result);
     }
 
+    void clear_script()
+    {
+        const std::lock_guard lock{m_mutex};
+        m_script.clear();
+    }
+
     void hold(bool on)
     {
         const std::lock_guard lock{m_mutex};
@@ -234,6 +240,47 @@ TEST_SUITE("sidecar::Refresher")
         CHECK(status.consecutive_failures == static_cast<int>(gaps.size()));
     }
 
+    TEST_CASE("an upstream back just before the cached keys run out is asked before they do")
+    {
+        // Failing since the renewal was due: backoff reaches its 22.5 s cap,
+        // which would carry the last retry past the end of serving.
+        Rig rig{15min};
+        rig.refresher.step();
+        const auto first = rig.refresher.servable();
+        REQUIRE(first);
+        for (int i = 0; i < 100; ++i) {
+            rig.exchanger.fail_next(cw::ExchangeOutcome::retryable, 503);
+        }
+        auto next = rig.refresher.status().next_attempt;
+        while (next + 22500ms < first->serve_until) {
+            rig.clock.advance_to(next);
+            next = rig.refresher.step();
+        }
+        // This failure's backoff would end after serving does.
+        rig.clock.advance_to(next);
+        next = rig.refresher.step();
+        // The upstream recovers now; the next attempt comes while the keys are still served.
+        rig.exchanger.clear_script();
+        CHECK(next <= first->serve_until - cw::RefreshSettings{}.retry_initial);
+        rig.clock.advance_to(next);
+        rig.refresher.step();
+        const auto renewed = rig.refresher.servable();
+        REQUIRE(renewed);
+        CHECK(renewed != first);
+    }
+
+    TEST_CASE("near the end of the cached keys, Retry-After still holds")
+    {
+        Rig rig{15min};
+        rig.refresher.step();
+        const auto first = rig.refresher.servable();
+        REQUIRE(first);
+        rig.clock.advance_to(first->serve_until - 10s);
+        rig.exchanger.fail_next(cw::ExchangeOutcome::retryable, 429, cw::Millis{20s});
+        const auto retry_at = rig.refresher.step();
+        CHECK(retry_at - rig.clock.steady_now() >= 20s);
+    }
+
     TEST_CASE("a rejected token is not retried until the cap, unless the token rotates")
     {
         Rig rig;
@@ -289,7 +336,9 @@ TEST_SUITE("sidecar::Refresher")
         Rig rig;
         rig.exchanger.fail_next(cw::ExchangeOutcome::retryable, 429, cw::Millis{20s});
         const auto retry_at = rig.refresher.step();
-        CHECK(retry_at - rig.clock.steady_now() == 20s);
+        // No earlier than Retry-After; then the first backoff step (at most 1 s).
+        CHECK(retry_at - rig.clock.steady_now() >= 20s);
+        CHECK(retry_at - rig.clock.steady_now() <= 21s);
     }
 
     TEST_CASE("with no token file, nothing is sent upstream and the reason is kept")
