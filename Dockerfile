@@ -31,7 +31,10 @@ WORKDIR /src
 # .dockerignore admits only what the build and the unit tests read.
 COPY CMakeLists.txt README.md ./
 COPY common/ common/
-COPY sidecar/ sidecar/
+COPY app/ app/
+COPY exchange/ exchange/
+COPY serve/ serve/
+COPY inspect/ inspect/
 COPY inject/ inject/
 COPY webhook/ webhook/
 COPY tests/CMakeLists.txt tests/

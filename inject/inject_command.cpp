@@ -7,7 +7,7 @@
 #include <optional>
 
 #include "inject/manifest_injection.hpp"
-#include "sidecar/commands.hpp"
+#include "app/commands.hpp"
 
 namespace cw {
 

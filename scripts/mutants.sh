@@ -44,61 +44,61 @@ startup='-R ^integration\.test_startup_shutdown$'
 unit='-L ^unit$'
 
 # -- Renewal ------------------------------------------------------------------
-mutant fraction-ignored sidecar/config.cpp \
+mutant fraction-ignored app/config.cpp \
   's/c\.refresh\.refresh_fraction = fraction_value(v, 0\.01, 0\.9);/(void)fraction_value(v, 0.01, 0.9);/' \
   "$refresh"
-mutant fraction-fixed-0.25 sidecar/refresh_policy.cpp \
+mutant fraction-fixed-0.25 exchange/refresh_policy.cpp \
   's/lifetime_ms \* settings\.refresh_fraction \*/lifetime_ms * 0.25 */' \
   "$refresh"
-mutant jitter-ignored sidecar/refresh_policy.cpp \
+mutant jitter-ignored exchange/refresh_policy.cpp \
   's/const double jitter = settings\.refresh_jitter \* /const double jitter = 0.0 * /' \
   "$unit" quick
 # -- Never serve expired keys -------------------------------------------------
-mutant margin-dropped sidecar/refresh_policy.cpp \
+mutant margin-dropped exchange/refresh_policy.cpp \
   's/return credentials\.effective_expiry() - margin;/return credentials.effective_expiry();/' \
   "$refresh"
-mutant margin-not-capped sidecar/refresh_policy.cpp \
+mutant margin-not-capped exchange/refresh_policy.cpp \
   's/const Millis margin = std::min(settings\.expiry_margin, .*$/const Millis margin = settings.expiry_margin;/' \
   "$refresh"
-mutant skew-upstream-expiry-ignored sidecar/credentials.hpp \
+mutant skew-upstream-expiry-ignored exchange/credentials.hpp \
   's/return std::min(expiration, obtained_at + lifetime());/return obtained_at + lifetime();/' \
   '-R ^integration\.test_observability$'
 # -- Retries ------------------------------------------------------------------
-mutant backoff-not-capped sidecar/backoff.cpp \
+mutant backoff-not-capped exchange/backoff.cpp \
   's/std::min(grown, static_cast<double>(settings\.retry_max\.count()))/grown/' \
   "$unit" quick
-mutant retry-after-ignored sidecar/backoff.cpp \
+mutant retry-after-ignored exchange/backoff.cpp \
   's/delay = std::max(delay, \*retry_after);/(void)delay;/' \
   "$unit" quick
-mutant rejected-retried-like-retryable sidecar/backoff.cpp \
+mutant rejected-retried-like-retryable exchange/backoff.cpp \
   's/if (outcome != ExchangeOutcome::rejected) {/if (true) {/' \
   "$faults"
-mutant one-exchange-per-waiting-caller sidecar/refresher.cpp \
+mutant one-exchange-per-waiting-caller exchange/refresher.cpp \
   '/^std::shared_ptr<const Served> Refresher::servable() const$/,/^}/s/^    std::shared_ptr<const Served> served;$/    if (!first_attempt_done()) { const_cast<Refresher*>(this)->step(); }\n    std::shared_ptr<const Served> served;/' \
   "$unit" quick
 # -- No secret in any output --------------------------------------------------
-mutant upstream-body-not-redacted sidecar/exchange_client.cpp \
+mutant upstream-body-not-redacted exchange/exchange_client.cpp \
   's/sanitize_excerpt(transfer\.body)/transfer.body.substr(0, 160)/' \
   "$leaks"
 # -- Callers ------------------------------------------------------------------
-mutant previous-token-refused sidecar/token_source.cpp \
+mutant previous-token-refused exchange/token_source.cpp \
   's/return current || previous;/return current;/' \
   "$unit" quick
-mutant missing-authorization-403 sidecar/http_server.cpp \
+mutant missing-authorization-403 serve/http_server.cpp \
   's/^                401, "MissingAuthorization",/                403, "MissingAuthorization",/' \
   "$hostile"
-mutant no-cache-control sidecar/http_server.cpp \
+mutant no-cache-control serve/http_server.cpp \
   's/return HttpResponse{200, "application\/json", served->body, {{"Cache-Control", "no-store"}}};/return HttpResponse{200, "application\/json", served->body, {}};/' \
   "$serve"
 mutant big-head-400-not-431 common/http_request.cpp \
   's/return HttpParseError{431, "request head too large"};/return HttpParseError{400, "request head too large"};/' \
   "$hostile"
-mutant startup-wait-ignored sidecar/http_server.cpp \
+mutant startup-wait-ignored serve/http_server.cpp \
   's/out\.park_limit = settings\.startup_wait;/out.park_limit = Millis{0};/' \
   "$startup"
 # Judged by the unit tests only: under this mutant the integration test would
 # start a sidecar listening on 0.0.0.0, and servers here stay on loopback.
-mutant non-loopback-listen-allowed sidecar/config.cpp \
+mutant non-loopback-listen-allowed app/config.cpp \
   's/if (!config\.allow_non_loopback \&\& !is_loopback_host(config\.server\.host)) {/if (false) {/' \
   "$unit"
 

@@ -2,8 +2,8 @@
 #include <thread>
 
 #include "common/logging.hpp"
-#include "sidecar/commands.hpp"
-#include "sidecar/shutdown_signal.hpp"
+#include "app/commands.hpp"
+#include "common/shutdown_signal.hpp"
 #include "webhook/certificate_store.hpp"
 #include "webhook/webhook_server.hpp"
 

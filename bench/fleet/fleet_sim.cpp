@@ -35,8 +35,8 @@
 #include "bench/fleet/upstream_model.hpp"
 #include "common/logging.hpp"
 #include "common/time_format.hpp"
-#include "sidecar/refresh_policy.hpp"
-#include "sidecar/refresher.hpp"
+#include "exchange/refresh_policy.hpp"
+#include "exchange/refresher.hpp"
 
 namespace {
 

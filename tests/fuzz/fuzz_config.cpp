@@ -13,7 +13,7 @@
 
 #include "common/duration.hpp"
 #include "fuzz_support.hpp"
-#include "sidecar/config.hpp"
+#include "app/config.hpp"
 
 namespace {
 

@@ -9,8 +9,8 @@
 
 #include "common/time_format.hpp"
 #include "fuzz_support.hpp"
-#include "sidecar/credentials.hpp"
-#include "sidecar/upstream_answer.hpp"
+#include "exchange/credentials.hpp"
+#include "exchange/upstream_answer.hpp"
 
 namespace {
 

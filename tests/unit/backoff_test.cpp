@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "sidecar/backoff.hpp"
+#include "exchange/backoff.hpp"
 
 using namespace std::chrono_literals;
 

@@ -7,7 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "fake_clock.hpp"
-#include "sidecar/caller_auth.hpp"
+#include "serve/caller_auth.hpp"
 #include "temp_dir.hpp"
 
 using namespace std::chrono_literals;

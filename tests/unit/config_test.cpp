@@ -4,7 +4,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "sidecar/config.hpp"
+#include "app/config.hpp"
 
 namespace {
 

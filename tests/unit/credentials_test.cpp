@@ -3,7 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/time_format.hpp"
-#include "sidecar/credentials.hpp"
+#include "exchange/credentials.hpp"
 
 namespace {
 

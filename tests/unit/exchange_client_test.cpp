@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/time_format.hpp"
-#include "sidecar/exchange_client.hpp"
+#include "exchange/exchange_client.hpp"
 
 using namespace std::chrono_literals;
 

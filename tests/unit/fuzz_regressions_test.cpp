@@ -12,9 +12,9 @@
 
 #include "common/jwt_claims.hpp"
 #include "common/time_format.hpp"
-#include "sidecar/config.hpp"
-#include "sidecar/exchange_client.hpp"
-#include "sidecar/upstream_answer.hpp"
+#include "app/config.hpp"
+#include "exchange/exchange_client.hpp"
+#include "exchange/upstream_answer.hpp"
 
 namespace {
 
@@ -86,7 +86,7 @@ TEST_CASE("a JWT exp beyond 2262 does not overflow")
 TEST_CASE("--refresh-fraction and --refresh-jitter refuse NaN")
 {
     // std::from_chars reads "nan"; NaN fails neither `value < low` nor
-    // `value > high` (sidecar/config.cpp fraction_value), so it was accepted,
+    // `value > high` (app/config.cpp fraction_value), so it was accepted,
     // and refresh_due() then scheduled every renewal immediately: ~23
     // exchanges a second against CoreWeave, measured with the emulator.
     const std::vector<std::vector<std::string>> cases{

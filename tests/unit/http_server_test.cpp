@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/redact.hpp"
-#include "sidecar/http_server.hpp"
+#include "serve/http_server.hpp"
 #include "temp_dir.hpp"
 
 using namespace std::chrono_literals;

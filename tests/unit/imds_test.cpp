@@ -3,7 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "sidecar/imds.hpp"
+#include "serve/imds.hpp"
 
 using namespace std::chrono_literals;
 

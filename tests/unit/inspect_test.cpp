@@ -2,7 +2,7 @@
 
 #include "common/time_format.hpp"
 #include "jwt_builder.hpp"
-#include "sidecar/inspect.hpp"
+#include "inspect/inspect.hpp"
 
 namespace {
 

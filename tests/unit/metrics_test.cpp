@@ -1,7 +1,7 @@
 #include <doctest/doctest.h>
 
 #include "common/time_format.hpp"
-#include "sidecar/metrics.hpp"
+#include "serve/metrics.hpp"
 
 using namespace std::chrono_literals;
 

@@ -1,7 +1,7 @@
 #include <doctest/doctest.h>
 
 #include "fake_clock.hpp"
-#include "sidecar/refresh_policy.hpp"
+#include "exchange/refresh_policy.hpp"
 
 using namespace std::chrono_literals;
 

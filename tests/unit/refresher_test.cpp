@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fake_clock.hpp"
-#include "sidecar/refresher.hpp"
+#include "exchange/refresher.hpp"
 #include "temp_dir.hpp"
 
 using namespace std::chrono_literals;

@@ -6,7 +6,7 @@
 
 #include "fake_clock.hpp"
 #include "jwt_builder.hpp"
-#include "sidecar/token_source.hpp"
+#include "exchange/token_source.hpp"
 #include "temp_dir.hpp"
 
 using namespace std::chrono_literals;

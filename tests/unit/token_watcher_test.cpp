@@ -4,7 +4,7 @@
 #include <fstream>
 #include <thread>
 
-#include "sidecar/token_watcher.hpp"
+#include "exchange/token_watcher.hpp"
 #include "temp_dir.hpp"
 
 using namespace std::chrono_literals;

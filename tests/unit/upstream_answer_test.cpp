@@ -3,7 +3,7 @@
 #include <vector>
 
 #include "common/time_format.hpp"
-#include "sidecar/upstream_answer.hpp"
+#include "exchange/upstream_answer.hpp"
 
 namespace {
 

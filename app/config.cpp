@@ -1,0 +1,591 @@
+// The settings table and the parser built on it.
+//
+// Every setting is one row: flag, environment variable, default (as text, so
+// it goes through the same parser as user input), value name, help line, and
+// which subcommands read it. Cross-setting rules (loopback, org id, endpoint
+// scheme) are checked once all rows are applied.
+#include "app/config.hpp"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <optional>
+
+#include <spdlog/fmt/fmt.h>
+
+#include "common/duration.hpp"
+
+namespace cw {
+
+namespace {
+
+// A row's parser failed; the table walker adds which flag or variable it was.
+struct BadValue {
+    std::string message;
+};
+
+constexpr unsigned k_serve = 1U << static_cast<unsigned>(Command::serve);
+constexpr unsigned k_exchange = 1U << static_cast<unsigned>(Command::exchange);
+constexpr unsigned k_credential_process = 1U << static_cast<unsigned>(Command::credential_process);
+constexpr unsigned k_inspect = 1U << static_cast<unsigned>(Command::inspect);
+constexpr unsigned k_upstream = k_serve | k_exchange | k_credential_process;
+constexpr unsigned k_inject = 1U << static_cast<unsigned>(Command::inject);
+constexpr unsigned k_webhook = 1U << static_cast<unsigned>(Command::webhook);
+constexpr unsigned k_injecting = k_inject | k_webhook;
+
+struct Setting {
+    std::string_view flag;
+    std::string_view env;
+    std::string_view default_value;  // empty: none
+    std::string_view value_name;     // empty: a switch, `--flag` alone means true
+    std::string_view help;
+    unsigned commands;
+    void (*apply)(Config&, std::string_view);
+};
+
+Millis duration_value(std::string_view text)
+{
+    const auto parsed = parse_duration(text);
+    if (!parsed) {
+        throw BadValue{"'" + std::string{text} + "' is not a duration (examples: 300ms, 45s, 15m, 2h)"};
+    }
+    return *parsed;
+}
+
+Millis positive_duration(std::string_view text)
+{
+    const Millis value = duration_value(text);
+    if (value.count() <= 0) {
+        throw BadValue{"must be longer than 0s"};
+    }
+    return value;
+}
+
+double fraction_value(std::string_view text, double low, double high)
+{
+    double value = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    // Written so that NaN, which from_chars accepts and which fails every
+    // comparison, is refused too.
+    if (error != std::errc{} || end != text.data() + text.size() || !(value >= low && value <= high)) {
+        throw BadValue{fmt::format("'{}' is not a number from {} to {}", text, low, high)};
+    }
+    return value;
+}
+
+std::size_t count_value(std::string_view text, std::size_t low, std::size_t high)
+{
+    std::size_t value = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (error != std::errc{} || end != text.data() + text.size() || value < low || value > high) {
+        throw BadValue{fmt::format("'{}' is not a whole number from {} to {}", text, low, high)};
+    }
+    return value;
+}
+
+bool switch_value(std::string_view text)
+{
+    if (text == "1" || text == "true" || text == "yes" || text == "on") {
+        return true;
+    }
+    if (text.empty() || text == "0" || text == "false" || text == "no" || text == "off") {
+        return false;
+    }
+    throw BadValue{"'" + std::string{text} + "' is not true or false"};
+}
+
+std::string non_empty(std::string_view text)
+{
+    if (text.empty()) {
+        throw BadValue{"must not be empty"};
+    }
+    return std::string{text};
+}
+
+struct HostPort {
+    std::string host;
+    std::uint16_t port;
+};
+
+HostPort host_port(std::string_view text)
+{
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) {
+        throw BadValue{"'" + std::string{text} + "' is not HOST:PORT (example: 127.0.0.1:9911)"};
+    }
+    std::string_view host = text.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+        host = host.substr(1, host.size() - 2);
+    }
+    unsigned port = 0;
+    const std::string_view port_text = text.substr(colon + 1);
+    const auto [end, error] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (port_text.empty() || error != std::errc{} || end != port_text.data() + port_text.size() || port > 65535) {
+        throw BadValue{"'" + std::string{port_text} + "' is not a port number (0-65535)"};
+    }
+    std::array<unsigned char, 16> address{};
+    const std::string host_string{host};
+    if (host != "localhost" && inet_pton(AF_INET, host_string.c_str(), address.data()) != 1 &&
+        inet_pton(AF_INET6, host_string.c_str(), address.data()) != 1) {
+        throw BadValue{"'" + host_string + "' is not an IP address or localhost"};
+    }
+    return {host == "localhost" ? "127.0.0.1" : host_string, static_cast<std::uint16_t>(port)};
+}
+
+void apply_listen(Config& config, std::string_view text)
+{
+    auto [host, port] = host_port(text);
+    config.server.host = std::move(host);
+    config.server.port = port;
+}
+
+void apply_probe_listen(Config& config, std::string_view text)
+{
+    if (text.empty()) {
+        config.server.probe_host.clear();
+        return;
+    }
+    auto [host, port] = host_port(text);
+    config.server.probe_host = std::move(host);
+    config.server.probe_port = port;
+}
+
+// Repeatable: each flag adds files; the variable (or one flag) may list several, comma-separated.
+void apply_accept_token_files(Config& config, std::string_view text)
+{
+    std::size_t from = 0;
+    while (from <= text.size()) {
+        const std::size_t comma = std::min(text.find(',', from), text.size());
+        const std::string_view path = text.substr(from, comma - from);
+        if (path.empty()) {
+            throw BadValue{"'" + std::string{text} + "' has an empty path (comma-separated paths expected)"};
+        }
+        config.accept_token_files.emplace_back(std::string{path});
+        from = comma + 1;
+    }
+}
+
+void apply_imds_listen(Config& config, std::string_view text)
+{
+    if (text.empty()) {
+        config.imds.listen_host.clear();
+        return;
+    }
+    auto [host, port] = host_port(text);
+    if (!is_loopback_host(host)) {
+        throw BadValue{"'" + host + "' is not a loopback address; instance metadata is served to this pod only"};
+    }
+    config.imds.listen_host = std::move(host);
+    config.imds.listen_port = port;
+}
+
+void apply_log_level(Config& config, std::string_view text)
+{
+    if (text == "debug") {
+        config.log_level = spdlog::level::debug;
+    } else if (text == "info") {
+        config.log_level = spdlog::level::info;
+    } else if (text == "warn" || text == "warning") {
+        config.log_level = spdlog::level::warn;
+    } else if (text == "error") {
+        config.log_level = spdlog::level::err;
+    } else {
+        throw BadValue{"'" + std::string{text} + "' is not one of debug, info, warn, error"};
+    }
+}
+
+// clang-format off
+constexpr std::array k_settings{
+    Setting{"--token-file", "CWCREDS_TOKEN_FILE", "/var/run/secrets/tokens/oidc-token", "PATH",
+            "projected service-account token to exchange", k_upstream | k_inspect,
+            [](Config& c, std::string_view v) { c.token_file = non_empty(v); }},
+    Setting{"--org-id", "CWCREDS_ORG_ID", "", "ID",
+            "CoreWeave organization id; builds the endpoint URL, required in oidc mode", k_upstream | k_inspect | k_injecting,
+            [](Config& c, std::string_view v) { c.upstream.org_id = v; }},
+    Setting{"--endpoint", "CWCREDS_ENDPOINT", "", "URL",
+            "full exchange URL (default: CoreWeave's for the mode); http:// only for loopback", k_upstream,
+            [](Config& c, std::string_view v) { c.upstream.endpoint = v; }},
+    Setting{"--exchange", "CWCREDS_EXCHANGE", "container-credentials", "MODE",
+            "container-credentials (GET, 15-minute keys) or oidc (POST, --duration keys)", k_upstream | k_injecting,
+            [](Config& c, std::string_view v) {
+                c.inject.exchange = v;
+                if (v == "container-credentials") {
+                    c.upstream.mode = ExchangeMode::container_credentials;
+                } else if (v == "oidc") {
+                    c.upstream.mode = ExchangeMode::oidc;
+                } else {
+                    throw BadValue{"'" + std::string{v} + "' is not container-credentials or oidc"};
+                }
+            }},
+    Setting{"--duration", "CWCREDS_DURATION", "1h", "DURATION",
+            "requested key lifetime in oidc mode, 1s to 12h", k_upstream | k_injecting,
+            [](Config& c, std::string_view v) {
+                const Millis value = duration_value(v);
+                if (value < std::chrono::seconds{1} || value > std::chrono::hours{12}) {
+                    throw BadValue{"'" + std::string{v} + "' is out of range: CoreWeave accepts 1s to 12h"};
+                }
+                c.upstream.duration = value;
+                c.inject.duration = v;
+            }},
+    Setting{"--ca-file", "CWCREDS_CA_FILE", "", "PATH",
+            "CA bundle for the upstream TLS (default: the system trust store)", k_upstream,
+            [](Config& c, std::string_view v) { c.upstream.ca_file = v; }},
+    Setting{"--connect-timeout", "CWCREDS_CONNECT_TIMEOUT", "2s", "DURATION",
+            "upstream connect timeout", k_upstream,
+            [](Config& c, std::string_view v) { c.upstream.connect_timeout = positive_duration(v); }},
+    Setting{"--exchange-timeout", "CWCREDS_EXCHANGE_TIMEOUT", "10s", "DURATION",
+            "upstream total timeout per exchange", k_upstream,
+            [](Config& c, std::string_view v) { c.upstream.exchange_timeout = positive_duration(v); }},
+    Setting{"--listen", "CWCREDS_LISTEN", "127.0.0.1:9911", "HOST:PORT",
+            "where to serve; port 0 picks a free one; non-loopback needs --allow-non-loopback", k_serve,
+            apply_listen},
+    Setting{"--probe-listen", "CWCREDS_PROBE_LISTEN", "", "HOST:PORT",
+            "also serve /healthz, /readyz and /metrics (never credentials) here, e.g. 0.0.0.0:9912 for kubelet "
+            "probes and Prometheus", k_serve, apply_probe_listen},
+    Setting{"--allow-non-loopback", "CWCREDS_ALLOW_NON_LOOPBACK", "false", "",
+            "allow --listen on a non-loopback address (credentials then cross the network unencrypted)", k_serve,
+            [](Config& c, std::string_view v) { c.allow_non_loopback = switch_value(v); }},
+    Setting{"--client-token-file", "CWCREDS_CLIENT_TOKEN_FILE", "", "PATH",
+            "callers must send this file's content as Authorization (default: the --token-file)", k_serve,
+            [](Config& c, std::string_view v) { c.client_token_file = v; }},
+    Setting{"--accept-token-file", "CWCREDS_ACCEPT_TOKEN_FILE", "", "PATH",
+            "repeatable (env: comma-separated): callers sending this file's content as Authorization are served "
+            "too, for SDKs that read AWS_CONTAINER_AUTHORIZATION_TOKEN from the environment only; typically a "
+            "mounted Secret, at least 32 characters", k_serve, apply_accept_token_files},
+    Setting{"--imds", "CWCREDS_IMDS", "false", "",
+            "also serve EC2 IMDSv2 (session tokens required, no v1) on the listener, for clients that only know "
+            "instance metadata (AWS_EC2_METADATA_SERVICE_ENDPOINT); any process in the pod can then get "
+            "credentials", k_serve,
+            [](Config& c, std::string_view v) { c.imds.enabled = switch_value(v); }},
+    Setting{"--imds-listen", "CWCREDS_IMDS_LISTEN", "", "HOST:PORT",
+            "also serve IMDSv2, and only that, on this loopback address (e.g. 127.0.0.1:80 for SDKs that ignore "
+            "the endpoint's port); implies --imds", k_serve, apply_imds_listen},
+    Setting{"--region", "CWCREDS_REGION", "", "REGION",
+            "with --imds: the region instance metadata reports (placement/region, instance-identity document)",
+            k_serve, [](Config& c, std::string_view v) { c.imds.region = v; }},
+    Setting{"--allow-unauthenticated", "CWCREDS_ALLOW_UNAUTHENTICATED", "false", "",
+            "serve callers without checking Authorization (logs a warning)", k_serve,
+            [](Config& c, std::string_view v) { c.server.allow_unauthenticated = switch_value(v); }},
+    Setting{"--refresh-fraction", "CWCREDS_REFRESH_FRACTION", "0.25", "F",
+            "renew once this fraction of the lifetime has passed (0.25: served keys keep >= 75% left)", k_serve,
+            [](Config& c, std::string_view v) { c.refresh.refresh_fraction = fraction_value(v, 0.01, 0.9); }},
+    Setting{"--refresh-jitter", "CWCREDS_REFRESH_JITTER", "0.1", "F",
+            "renew up to this fraction of the refresh point earlier, at random, so a fleet spreads out", k_serve,
+            [](Config& c, std::string_view v) { c.refresh.refresh_jitter = fraction_value(v, 0, 0.5); }},
+    Setting{"--expiry-margin", "CWCREDS_EXPIRY_MARGIN", "1m", "DURATION",
+            "stop serving credentials this long before they expire (at most 10% of their lifetime)", k_serve,
+            [](Config& c, std::string_view v) { c.refresh.expiry_margin = duration_value(v); }},
+    Setting{"--retry-initial", "CWCREDS_RETRY_INITIAL", "1s", "DURATION",
+            "first backoff after a failed exchange; doubles per failure, with jitter", k_serve,
+            [](Config& c, std::string_view v) { c.refresh.retry_initial = positive_duration(v); }},
+    Setting{"--retry-max", "CWCREDS_RETRY_MAX", "30s", "DURATION",
+            "backoff cap; a rejected token waits 50-100% of this, at random, unless the token file rotates", k_serve,
+            [](Config& c, std::string_view v) { c.refresh.retry_max = positive_duration(v); }},
+    Setting{"--startup-wait", "CWCREDS_STARTUP_WAIT", "800ms", "DURATION",
+            "how long a caller waits for the first exchange before 503 (SDKs give up after 1-2s)", k_serve,
+            [](Config& c, std::string_view v) { c.server.startup_wait = duration_value(v); }},
+    Setting{"--token-poll", "CWCREDS_TOKEN_POLL", "30s", "DURATION",
+            "re-read the token file this often even without a file event", k_serve,
+            [](Config& c, std::string_view v) { c.token_poll = positive_duration(v); }},
+    Setting{"--max-connections", "CWCREDS_MAX_CONNECTIONS", "1024", "N",
+            "client connections open at once; at the cap the one idle longest is closed to make room, or the newcomer if none is idle", k_serve,
+            [](Config& c, std::string_view v) {
+                c.server.max_connections = count_value(v, 1, 65536);
+            }},
+    Setting{"--log-format", "CWCREDS_LOG_FORMAT", "text", "FORMAT",
+            "log line format: text or json", k_upstream | k_inspect | k_webhook,
+            [](Config& c, std::string_view v) {
+                if (v == "text") {
+                    c.log_format = LogFormat::text;
+                } else if (v == "json") {
+                    c.log_format = LogFormat::json;
+                } else {
+                    throw BadValue{"'" + std::string{v} + "' is not text or json"};
+                }
+            }},
+    Setting{"--log-level", "CWCREDS_LOG_LEVEL", "info", "LEVEL",
+            "debug, info, warn or error", k_upstream | k_inspect | k_webhook, apply_log_level},
+    Setting{"--audience", "CWCREDS_AUDIENCE", "https://coreweave.com/iam", "AUD",
+            "the audience the token must carry", k_inspect,
+            [](Config& c, std::string_view v) { c.audience = non_empty(v); }},
+    Setting{"--sidecar", "CWCREDS_SIDECAR", "", "URL",
+            "also check the running sidecar at this URL (e.g. http://127.0.0.1:9911)", k_inspect,
+            [](Config& c, std::string_view v) { c.sidecar_url = v; }},
+    Setting{"--json", "CWCREDS_JSON", "false", "",
+            "print the report as JSON", k_inspect,
+            [](Config& c, std::string_view v) { c.json_output = switch_value(v); }},
+    Setting{"--image", "CWCREDS_IMAGE", "cwcreds:" CWCREDS_VERSION, "IMAGE",
+            "the sidecar image to inject (a pod's cwcreds.coreweave.com/image annotation wins)", k_injecting,
+            [](Config& c, std::string_view v) { c.inject.image = non_empty(v); }},
+    Setting{"-f", "CWCREDS_INJECT_FILE", "-", "FILE",
+            "Kubernetes YAML or JSON to read; - for stdin", k_inject,
+            [](Config& c, std::string_view v) { c.inject.input = non_empty(v); }},
+    Setting{"--print-patch", "CWCREDS_PRINT_PATCH", "false", "",
+            "print each object's JSON Patch (one JSON line per object) instead of the YAML", k_inject,
+            [](Config& c, std::string_view v) { c.inject.print_patch = switch_value(v); }},
+    Setting{"--listen", "CWCREDS_LISTEN", "0.0.0.0:8443", "HOST:PORT",
+            "where the webhook serves HTTPS (the API server reaches it through its Service)", k_webhook,
+            [](Config& c, std::string_view v) {
+                auto [host, port] = host_port(v);
+                c.webhook.host = std::move(host);
+                c.webhook.port = port;
+            }},
+    Setting{"--tls-cert-file", "CWCREDS_TLS_CERT_FILE", "", "PATH",
+            "serving certificate (PEM, chain first); re-read when it changes", k_webhook,
+            [](Config& c, std::string_view v) { c.webhook.tls_cert_file = v; }},
+    Setting{"--tls-key-file", "CWCREDS_TLS_KEY_FILE", "", "PATH",
+            "its private key (PEM); re-read when it changes", k_webhook,
+            [](Config& c, std::string_view v) { c.webhook.tls_key_file = v; }},
+};
+// clang-format on
+
+const Setting* find_flag(std::string_view flag, Command command)
+{
+    for (const auto& setting : k_settings) {
+        if (setting.flag == flag && (setting.commands & (1U << static_cast<unsigned>(command))) != 0) {
+            return &setting;
+        }
+    }
+    return nullptr;
+}
+
+void apply(const Setting& setting, std::string_view source, Config& config, std::string_view value)
+{
+    try {
+        setting.apply(config, value);
+    } catch (const BadValue& bad) {
+        throw ConfigError{std::string{source} + ": " + bad.message};
+    }
+}
+
+// Scheme and host of a URL, enough to enforce the transport rules.
+struct UrlParts {
+    std::string scheme;
+    std::string host;
+};
+
+std::optional<UrlParts> split_url(std::string_view url)
+{
+    const auto scheme_end = url.find("://");
+    if (scheme_end == std::string_view::npos) {
+        return std::nullopt;
+    }
+    std::string_view rest = url.substr(scheme_end + 3);
+    rest = rest.substr(0, rest.find_first_of("/?#"));
+    if (const auto at = rest.rfind('@'); at != std::string_view::npos) {
+        rest = rest.substr(at + 1);
+    }
+    std::string_view host = rest;
+    if (!rest.empty() && rest.front() == '[') {
+        host = rest.substr(1, rest.find(']') == std::string_view::npos ? 0 : rest.find(']') - 1);
+    } else if (const auto colon = rest.find(':'); colon != std::string_view::npos) {
+        host = rest.substr(0, colon);
+    }
+    if (host.empty()) {
+        return std::nullopt;
+    }
+    return UrlParts{std::string{url.substr(0, scheme_end)}, std::string{host}};
+}
+
+void validate(Config& config)
+{
+    if (config.command == Command::webhook) {
+        if (config.webhook.tls_cert_file.empty() || config.webhook.tls_key_file.empty()) {
+            throw ConfigError{
+                "--tls-cert-file and --tls-key-file: both required (the API server calls webhooks over "
+                "HTTPS only)"};
+        }
+        return;
+    }
+    if (config.command == Command::inject) {
+        return;
+    }
+    if (config.command == Command::inspect) {
+        const auto url = split_url(config.sidecar_url);
+        if (!config.sidecar_url.empty() && (!url || url->scheme != "http")) {
+            throw ConfigError{"--sidecar: '" + config.sidecar_url +
+                              "' is not an http:// URL (example: http://127.0.0.1:9911)"};
+        }
+        // The pod's token goes along as Authorization: only to this pod's own sidecar.
+        if (!config.sidecar_url.empty() && !is_loopback_host(url->host)) {
+            throw ConfigError{"--sidecar: " + url->host +
+                              " is not a loopback host; inspect sends the pod's token to it (run inspect inside "
+                              "the pod, e.g. kubectl exec POD -c cwcreds -- cwcreds inspect --sidecar "
+                              "http://127.0.0.1:9911)"};
+        }
+        return;
+    }
+    auto& upstream = config.upstream;
+    if (upstream.mode == ExchangeMode::oidc && upstream.org_id.empty()) {
+        throw ConfigError{"--org-id: required with --exchange oidc (it is sent in the request body)"};
+    }
+    if (upstream.endpoint.empty()) {
+        if (upstream.org_id.empty()) {
+            throw ConfigError{"--org-id: required (or give the full URL with --endpoint)"};
+        }
+        upstream.endpoint = default_endpoint(upstream.mode, upstream.org_id);
+    }
+    const auto url = split_url(upstream.endpoint);
+    if (!url || (url->scheme != "https" && url->scheme != "http")) {
+        throw ConfigError{"--endpoint: '" + upstream.endpoint + "' is not an http(s) URL"};
+    }
+    if (url->scheme == "http" && !is_loopback_host(url->host)) {
+        throw ConfigError{
+            "--endpoint: http:// is allowed only for loopback hosts; the token would cross the "
+                          "network in clear text (use https://)"};
+    }
+    if (config.command != Command::serve) {
+        return;
+    }
+    if (!config.allow_non_loopback && !is_loopback_host(config.server.host)) {
+        throw ConfigError{"--listen: " + config.server.host +
+                          " is not a loopback address; credentials would be served to the network "
+                          "(add --allow-non-loopback if that is really wanted)"};
+    }
+    if (config.client_token_file.empty()) {
+        config.client_token_file = config.token_file;
+    }
+    if (!config.imds.listen_host.empty()) {
+        config.imds.enabled = true;  // --imds-listen implies --imds
+    }
+}
+
+}  // namespace
+
+std::string_view command_name(Command command)
+{
+    switch (command) {
+        case Command::serve:
+            return "serve";
+        case Command::exchange:
+            return "exchange";
+        case Command::credential_process:
+            return "credential-process";
+        case Command::inspect:
+            return "inspect";
+        case Command::inject:
+            return "inject";
+        case Command::webhook:
+            return "webhook";
+    }
+    return "serve";
+}
+
+std::string default_endpoint(ExchangeMode mode, const std::string& org_id)
+{
+    const std::string base = "https://api.coreweave.com/v1/cwobject/temporary-credentials/oidc";
+    return mode == ExchangeMode::oidc ? base : base + "/" + org_id;
+}
+
+bool is_loopback_host(std::string_view host)
+{
+    if (host == "localhost" || host == "::1") {
+        return true;
+    }
+    in_addr address{};
+    const std::string text{host};
+    return inet_pton(AF_INET, text.c_str(), &address) == 1 && (ntohl(address.s_addr) >> 24) == 127;
+}
+
+Config parse_config(Command command, std::span<const std::string> args, const EnvMap& env)
+{
+    Config config;
+    config.command = command;
+    const unsigned bit = 1U << static_cast<unsigned>(command);
+    // Defaults, then environment, then flags: later sources win.
+    for (const auto& setting : k_settings) {
+        if ((setting.commands & bit) != 0 && !setting.default_value.empty()) {
+            apply(setting, setting.flag, config, setting.default_value);
+        }
+    }
+    // A flag wins even over an invalid environment value: that value is never read.
+    const auto given_as_flag = [&args](std::string_view flag) {
+        return std::any_of(args.begin(), args.end(), [flag](const std::string& arg) {
+            return arg == flag ||
+                   (arg.size() > flag.size() && arg.compare(0, flag.size(), flag) == 0 && arg[flag.size()] == '=');
+        });
+    };
+    for (const auto& setting : k_settings) {
+        if ((setting.commands & bit) == 0 || given_as_flag(setting.flag)) {
+            continue;
+        }
+        if (const auto it = env.find(setting.env); it != env.end()) {
+            apply(setting, std::string{setting.env} + " (" + std::string{setting.flag} + ")", config, it->second);
+        }
+    }
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string& arg = args[i];
+        if (arg == "--help" || arg == "-h") {
+            config.show_help = true;
+            return config;
+        }
+        const auto equals = arg.find('=');
+        const std::string flag = arg.substr(0, equals);
+        const Setting* setting = find_flag(flag, command);
+        if (setting == nullptr) {
+            if (arg.rfind("--", 0) == 0) {
+                throw ConfigError{flag + ": unknown flag for 'cwcreds " + std::string{command_name(command)} +
+                                  "' (see --help)"};
+            }
+            throw ConfigError{"'" + arg + "': unexpected argument (flags start with --; see --help)"};
+        }
+        if (equals != std::string::npos) {
+            apply(*setting, flag, config, std::string_view{arg}.substr(equals + 1));
+        } else if (setting->value_name.empty()) {
+            apply(*setting, flag, config, "true");
+        } else if (i + 1 < args.size()) {
+            apply(*setting, flag, config, args[++i]);
+        } else {
+            throw ConfigError{flag + ": needs a value (" + std::string{setting->value_name} + ")"};
+        }
+    }
+    validate(config);
+    return config;
+}
+
+std::string help_text(Command command)
+{
+    const unsigned bit = 1U << static_cast<unsigned>(command);
+    std::string text = "Usage: cwcreds " + std::string{command_name(command)} +
+                       " [flags]\n\nFlags (each also read from its environment variable; the flag wins):\n";
+    for (const auto& setting : k_settings) {
+        if ((setting.commands & bit) == 0) {
+            continue;
+        }
+        std::string left = "  " + std::string{setting.flag};
+        if (!setting.value_name.empty()) {
+            left += " " + std::string{setting.value_name};
+        }
+        text += left + "\n      " + std::string{setting.help} + "\n      env " + std::string{setting.env};
+        if (!setting.default_value.empty() && !setting.value_name.empty()) {
+            text += ", default " + std::string{setting.default_value};
+        }
+        text += "\n";
+    }
+    return text;
+}
+
+std::string settings_markdown(Command command)
+{
+    const unsigned bit = 1U << static_cast<unsigned>(command);
+    std::string text = "| flag | env | default | meaning |\n|---|---|---|---|\n";
+    for (const auto& setting : k_settings) {
+        if ((setting.commands & bit) == 0) {
+            continue;
+        }
+        std::string flag = "`" + std::string{setting.flag};
+        flag += setting.value_name.empty() ? "`" : " " + std::string{setting.value_name} + "`";
+        const std::string default_value =
+            setting.default_value.empty() ? "—" : "`" + std::string{setting.default_value} + "`";
+        std::string help{setting.help};
+        for (std::size_t pos = help.find('|'); pos != std::string::npos; pos = help.find('|', pos + 2)) {
+            help.replace(pos, 1, "\\|");
+        }
+        text += "| " + flag + " | `" + std::string{setting.env} + "` | " + default_value + " | " + help + " |\n";
+    }
+    return text;
+}
+
+}  // namespace cw
