@@ -41,6 +41,7 @@ leaks='-R ^integration\.test_no_secret_leaks$'
 hostile='-R ^integration\.test_hostile_clients$'
 serve='-R ^integration\.test_serve$'
 startup='-R ^integration\.test_startup_shutdown$'
+clocks='-R ^integration\.test_clocks$'
 unit='-L ^unit$'
 
 # -- Renewal ------------------------------------------------------------------
@@ -55,26 +56,45 @@ mutant jitter-ignored exchange/refresh_policy.cpp \
   "$unit" quick
 # -- Never serve expired keys -------------------------------------------------
 mutant margin-dropped exchange/refresh_policy.cpp \
-  's/return credentials\.effective_expiry() - margin;/return credentials.effective_expiry();/' \
+  's/return credentials\.end() - expiry_margin(credentials, settings);/return credentials.end();/' \
   "$refresh"
 mutant margin-not-capped exchange/refresh_policy.cpp \
-  's/const Millis margin = std::min(settings\.expiry_margin, .*$/const Millis margin = settings.expiry_margin;/' \
+  's/return std::min(settings\.expiry_margin, std::max(credentials\.lifetime(), Millis{0}) \/ 10);/return settings.expiry_margin;/' \
   "$refresh"
-mutant skew-upstream-expiry-ignored exchange/credentials.hpp \
-  's/return std::min(expiration, obtained_at + lifetime());/return obtained_at + lifetime();/' \
-  '-R ^integration\.test_observability$'
+mutant renewal-not-capped-before-end exchange/refresh_policy.cpp \
+  's/return std::min(due, serve_until(credentials, settings) - expiry_margin(credentials, settings));/return due;/' \
+  "$unit"
+# -- Clocks: lifetime on the upstream's clock, deadlines on the monotonic one -
+mutant lifetime-on-node-clock exchange/credentials.hpp \
+  's/return std::chrono::duration_cast<Millis>(expiration - upstream_date\.value_or(obtained_at));/return std::chrono::duration_cast<Millis>(expiration - obtained_at);/' \
+  "$clocks"
+mutant deadlines-on-wall-clock common/clock.cpp \
+  's/^    return BootClock::now();$/    return SteadyTime{std::chrono::duration_cast<BootClock::duration>(std::chrono::system_clock::now().time_since_epoch())};/' \
+  "$clocks"
+mutant wall-step-not-restated exchange/refresher.cpp \
+  's/if (drift < k_wall_step \&\& drift > -k_wall_step) {/if (true) {/' \
+  "$unit" quick
+mutant date-second-kept exchange/credentials.hpp \
+  's/return sent + lifetime() - (upstream_date ? k_date_resolution : Millis{0});/return sent + lifetime();/' \
+  "$unit"
+mutant date-unbounded exchange/upstream_answer.cpp \
+  's/if (\*expiration - now > k_max_lifetime) {/if (false) {/' \
+  "$unit" quick
+mutant short-keys-loop exchange/refresher.cpp \
+  's/!cw::servable(\*result\.credentials, m_settings, now)) {/false) {/' \
+  "$unit"
 # -- Retries ------------------------------------------------------------------
 mutant backoff-not-capped exchange/backoff.cpp \
   's/std::min(grown, static_cast<double>(settings\.retry_max\.count()))/grown/' \
   "$unit" quick
 mutant retry-after-ignored exchange/backoff.cpp \
-  's/delay = std::max(delay, \*retry_after);/(void)delay;/' \
+  's/delay += \*retry_after;/(void)delay;/' \
   "$unit" quick
 mutant rejected-retried-like-retryable exchange/backoff.cpp \
   's/if (outcome != ExchangeOutcome::rejected) {/if (true) {/' \
   "$faults"
 mutant one-exchange-per-waiting-caller exchange/refresher.cpp \
-  '/^std::shared_ptr<const Served> Refresher::servable() const$/,/^}/s/^    std::shared_ptr<const Served> served;$/    if (!first_attempt_done()) { const_cast<Refresher*>(this)->step(); }\n    std::shared_ptr<const Served> served;/' \
+  '/^std::shared_ptr<const Served> Refresher::servable()$/,/^}/s/^    std::shared_ptr<const Served> served;$/    if (!first_attempt_done()) { step(); }\n    std::shared_ptr<const Served> served;/' \
   "$unit" quick
 # -- No secret in any output --------------------------------------------------
 mutant upstream-body-not-redacted exchange/exchange_client.cpp \
@@ -82,10 +102,47 @@ mutant upstream-body-not-redacted exchange/exchange_client.cpp \
   "$leaks"
 # -- Callers ------------------------------------------------------------------
 mutant previous-token-refused exchange/token_source.cpp \
-  's/return current || previous;/return current;/' \
+  's/return current || (previous \&\& previous_unexpired);/return current;/' \
   "$unit" quick
-mutant missing-authorization-403 serve/http_server.cpp \
-  's/^                401, "MissingAuthorization",/                403, "MissingAuthorization",/' \
+mutant previous-token-past-exp-accepted exchange/token_source.cpp \
+  's/return current || (previous \&\& previous_unexpired);/return current || previous;/' \
+  "$unit"
+mutant token-reloads-not-serialised exchange/token_source.cpp \
+  's/std::unique_lock serialised{m_reload_mutex};/std::unique_lock serialised{m_reload_mutex, std::defer_lock};/; s/^    serialised\.unlock();/    if (serialised.owns_lock()) { serialised.unlock(); }/' \
+  "$unit"
+mutant inspect-sends-token-anywhere app/config.cpp \
+  's/if (!config\.sidecar_url\.empty() \&\& !is_loopback_host(url->host)) {/if (false) {/' \
+  "$unit"
+mutant core-dumps-allowed common/core_dumps.cpp \
+  's/prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)/prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)/' \
+  '-R ^integration\.test_core_dumps$'
+mutant stall-allowance-fixed exchange/refresher.cpp \
+  's/return k_base + exchange_timeout;/return k_base;/' \
+  "$unit"
+# -- Hostile neighbours on the serving loop ----------------------------------
+mutant emfile-spins common/event_http_server.cpp \
+  's/^                        pause_accepting(errno);/                        (void)0;/' \
+  "$unit"
+mutant output-unbounded common/event_http_server.hpp \
+  's/std::size_t max_pending_output = 64 \* 1024;/std::size_t max_pending_output = std::size_t{1} << 40;/' \
+  "$unit"
+mutant no-eviction-at-cap common/event_http_server.cpp \
+  's/>= m_server\.options\.max_connections \&\& !evict_oldest_idle()) {/>= m_server.options.max_connections) {/' \
+  "$unit"
+mutant pipelined-turn-never-resumed common/event_http_server.cpp \
+  's/^                    queue_turn(connection);/                    (void)0;/' \
+  "$unit"
+mutant handler-exception-escapes common/event_http_server.cpp \
+  's/^            } catch (const std::exception\& error) {/            } catch (const std::bad_alloc\& error) {/; s/^            } catch (\.\.\.) {/            } catch (const std::bad_cast\&) {/' \
+  "$unit"
+mutant cpu-quota-ignored common/cpu_budget.cpp \
+  's/usable = std::min(usable, static_cast<unsigned>(std::max(1\.0, rounded)));/(void)rounded;/' \
+  "$unit"
+mutant refusal-rereads-unlimited serve/caller_auth.cpp \
+  's/if (source\.changed_since_read() || m_reread\[index\]\.allow(now)) {/if (true) {/' \
+  "$unit"
+mutant missing-authorization-403 serve/caller_auth.cpp \
+  's/^            401, "MissingAuthorization",/            403, "MissingAuthorization",/' \
   "$hostile"
 mutant no-cache-control serve/http_server.cpp \
   's/return HttpResponse{200, "application\/json", served->body, {{"Cache-Control", "no-store"}}};/return HttpResponse{200, "application\/json", served->body, {}};/' \
