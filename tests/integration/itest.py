@@ -117,6 +117,25 @@ def observe_until(deadline_epoch):
         time.sleep(min(left, 0.1))
 
 
+def socket_inodes(pid):
+    """The inodes of a process's sockets, as /proc/net/tcp names them."""
+    inodes = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    return inodes
+
+
+def sanitized(pid):
+    """Whether the process runs a sanitizer build (figures mean little there)."""
+    maps = Path("/proc/%d/maps" % pid).read_text()
+    return any(name in maps for name in ("libasan", "libtsan", "libubsan", "liblsan"))
+
+
 def rec(record, field, default=None):
     if isinstance(record, dict):
         return record.get(field, default)

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 import cwtest  # noqa: E402,F401
 
 import itest  # noqa: E402
-from itest import await_condition, rec, to_epoch  # noqa: E402
+from itest import await_condition, rec, sanitized, socket_inodes, to_epoch  # noqa: E402
 
 IDLE_CONNECTIONS = 1000
 HOLD_SECONDS = 6
@@ -71,21 +71,9 @@ def fd_count(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
 
-def sanitized(pid):
-    maps = Path("/proc/%d/maps" % pid).read_text()
-    return any(name in maps for name in ("libasan", "libtsan", "libubsan", "liblsan"))
-
-
 def connection_sockets(pid, port):
     """How many of the process's sockets are accepted connections on `port`."""
-    inodes = set()
-    for fd in os.listdir("/proc/%d/fd" % pid):
-        try:
-            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
+    inodes = socket_inodes(pid)
     # A set: /proc/net/tcp is read in chunks and may list a socket twice under churn.
     connected = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):

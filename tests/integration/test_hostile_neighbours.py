@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 import cwtest  # noqa: E402,F401
 
 import itest  # noqa: E402
-from itest import await_condition  # noqa: E402
+from itest import await_condition, sanitized, socket_inodes  # noqa: E402
 
 # README "Resource bounds": the resident set stays under the sidecar
 # container's memory request in manifests/ (24Mi). Asserted here because it is
@@ -45,22 +45,10 @@ def rss_mib(pid):
     return 0.0
 
 
-def sanitized(pid):
-    maps = Path("/proc/%d/maps" % pid).read_text()
-    return any(name in maps for name in ("libasan", "libtsan", "libubsan", "liblsan"))
-
-
 def accepted_and_read(pid, port):
     """Connections on `port` the process has accepted and read everything
     from (/proc/net/tcp: its socket's receive queue is empty)."""
-    inodes = set()
-    for fd in os.listdir("/proc/%d/fd" % pid):
-        try:
-            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
+    inodes = socket_inodes(pid)
     count = 0
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         parts = line.split()
