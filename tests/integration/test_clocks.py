@@ -24,6 +24,15 @@ from itest import to_epoch  # noqa: E402
 LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
 
+def renewed(tc, sc, token, old, what):
+    """The first served answer with a key other than `old`, awaited: the
+    emulator counts an exchange a moment before the sidecar publishes it."""
+    def fresh():
+        data = tc.assertCredentials(sc.get("/v1/credentials", token=token))
+        return data if data["AccessKeyId"] != old else None
+    return itest.await_condition(fresh, 60, what=what)
+
+
 class SkewedNodeClock(itest.TestCase):
     def _left_on_node_clock(self, data, node_offset=0.0):
         """Seconds of life the served Expiration promises to an SDK whose
@@ -45,10 +54,9 @@ class SkewedNodeClock(itest.TestCase):
 
         # The renewal comes on schedule (a quarter of the minute, less
         # jitter), and the renewed key is served in turn.
-        itest.await_condition(lambda: len(env.emu.successful_exchanges()) >= 2, 60, what="a renewal")
-        renewed = self.assertCredentials(sc.get("/v1/credentials", token=token))
-        self.assertNotEqual(renewed["AccessKeyId"], first["AccessKeyId"])
-        self.assertGreater(self._left_on_node_clock(renewed), 40)
+        second = renewed(self, sc, token, first["AccessKeyId"], "a renewal")
+        self.assertIn(second["AccessKeyId"], {r.access_key_id for r in env.emu.successful_exchanges()})
+        self.assertGreater(self._left_on_node_clock(second), 40)
         self.assertEqual(sc.get("/readyz").status, 200)
 
     def test_an_upstream_hours_off_either_way_gets_renewal_scheduled_within_the_life_of_the_key(self):
@@ -103,10 +111,8 @@ class SteppedWallClock(itest.TestCase):
         self.assertGreater(to_epoch(restated["Expiration"]) - node_now, 0)
 
         # The renewal due 15 s after the first exchange still comes.
-        itest.await_condition(lambda: len(env.emu.successful_exchanges()) >= 2, 60, what="the scheduled renewal")
-        renewed = self.assertCredentials(sc.get("/v1/credentials", token=token))
-        self.assertNotEqual(renewed["AccessKeyId"], first["AccessKeyId"])
-        self.assertLessEqual(to_epoch(renewed["Expiration"]) - (time.time() - 7200), 60)
+        second = renewed(self, sc, token, first["AccessKeyId"], "the scheduled renewal")
+        self.assertLessEqual(to_epoch(second["Expiration"]) - (time.time() - 7200), 60)
 
     def test_a_wall_clock_stepped_forward_keeps_the_key_served(self):
         env = self.env(lifetime=900)
