@@ -224,6 +224,7 @@ struct EventHttpServer::Impl {
                         (void)::read(m_event.get(), &count, sizeof count);
                         m_recheck_parked = true;
                         adopt_handed_over();
+                        evict_for_others();
                     } else {
                         on_ready(fd, flags);
                     }
@@ -268,6 +269,22 @@ struct EventHttpServer::Impl {
 
         [[nodiscard]] std::size_t connection_count() const { return m_connection_count.load(); }
 
+        // Another loop is out of descriptors with nothing idle of its own:
+        // descriptors are the process's, so an idle connection here frees
+        // one for the caller waiting in its backlog (it retries after its
+        // accept pause).
+        void request_eviction()
+        {
+            m_evictions_requested.fetch_add(1);
+            notify();
+        }
+
+        void evict_for_others()
+        {
+            for (int wanted = m_evictions_requested.exchange(0); wanted > 0 && evict_oldest_idle(); --wanted) {
+            }
+        }
+
     private:
         void add(int fd, std::uint32_t events)
         {
@@ -310,6 +327,11 @@ struct EventHttpServer::Impl {
                     // to the caller waiting now, as at the connection cap.
                     if ((errno == EMFILE || errno == ENFILE) && evict_oldest_idle()) {
                         continue;
+                    }
+                    if (errno == EMFILE || errno == ENFILE) {
+                        if (Loop* fuller = fullest_other_loop(); fuller != nullptr) {
+                            fuller->request_eviction();
+                        }
                     }
                     if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                         pause_accepting(errno);
@@ -746,6 +768,7 @@ struct EventHttpServer::Impl {
         std::atomic<std::size_t> m_connection_count{0};  // read by other loops
         std::mutex m_handover_mutex;
         std::vector<int> m_handed_over;
+        std::atomic<int> m_evictions_requested{0};
     };
 
     Impl(EventHttpServerOptions options_in, HttpHandler handler_in, HttpObserver observer_in)
