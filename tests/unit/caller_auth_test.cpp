@@ -46,7 +46,7 @@ private:
 
 TEST_SUITE("sidecar::CallerAuth")
 {
-    TEST_CASE("the pod token and an accepted token file are told apart; anything else is refused")
+    TEST_CASE("the pod token and an accepted token file are told apart, and anything else is refused")
     {
         cw::test::TempDir dir;
         cw::test::FakeClock clock;

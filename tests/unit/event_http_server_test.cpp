@@ -494,7 +494,7 @@ TEST_SUITE("common::EventHttpServer")
         CHECK(client.receive(1).find("\r\n\r\n/waited") != std::string::npos);
     }
 
-    TEST_CASE("a handler that throws gets its caller a 500 without the exception's text; the server goes on")
+    TEST_CASE("a handler that throws gets its caller a 500 without the exception's text, and the server goes on")
     {
         Running running{[](const cw::HttpRequestHead& request, bool) -> std::optional<cw::HttpResponse> {
             if (request.path == "/boom") {

@@ -54,7 +54,7 @@ TEST_SUITE("common::http_request")
         CHECK_FALSE(head(parse("GET / HTTP/1.1\r\nConnection: TE, close\r\n\r\n")).keep_alive);
     }
 
-    TEST_CASE("the query string is not part of the path; bare LF lines are read")
+    TEST_CASE("the query string is not part of the path, and bare LF lines are read")
     {
         CHECK(head(parse("GET /healthz?verbose=1 HTTP/1.1\n\n")).path == "/healthz");
     }

@@ -68,7 +68,7 @@ TEST_SUITE("sidecar::inspect")
         CHECK(check.detail.find("needs https://coreweave.com/iam") != std::string::npos);
     }
 
-    TEST_CASE("an expired token fails; one kubelet should have renewed warns")
+    TEST_CASE("an expired token fails, and one kubelet should have renewed warns")
     {
         CHECK(find(inspect(token(4000, 3600)).checks, "not expired").verdict == cw::Verdict::fail);
         const auto stale = inspect(token(3400, 3600));
@@ -124,7 +124,7 @@ TEST_SUITE("sidecar::inspect")
         CHECK(cw::relative_time(cw::Millis{7'250'000}) == "in 2h");
     }
 
-    TEST_CASE("an unreadable accepted token file fails; IMDS being on is stated")
+    TEST_CASE("an unreadable accepted token file fails, and IMDS being on is stated")
     {
         const auto status = nlohmann::json::parse(R"({"callers": {
             "accepted_token_files": [{"file": "/s/ok", "readable": true},
