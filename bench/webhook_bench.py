@@ -28,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
 
 import cwtest  # noqa: E402
+from bench import proc_cpu_seconds, proc_status  # noqa: E402  (bench/, beside this file)
 
 REVIEW = {
     "apiVersion": "admission.k8s.io/v1",
@@ -67,20 +68,9 @@ f:close()
 """
 
 
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
 def status(pid: int) -> dict:
-    fields = {}
-    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    fields["cpu_s"] = (int(stat[11]) + int(stat[12])) / TICKS  # utime + stime
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            fields[key] = int(value.split()[0]) / 1024
-        elif key == "Threads":
-            fields[key] = int(value)
-    return fields
+    """CPU seconds so far, and VmRSS, VmHWM (MiB) and Threads."""
+    return {"cpu_s": proc_cpu_seconds(pid), **proc_status(pid)}
 
 
 def to_ms(text: str) -> float:
