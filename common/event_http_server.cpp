@@ -4,6 +4,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -320,21 +321,30 @@ struct EventHttpServer::Impl {
             for (;;) {
                 const int fd = accept4(m_listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (fd < 0) {
-                    if (errno == EINTR || errno == ECONNABORTED) {
+                    const int error = errno;
+                    if (error == EINTR || error == ECONNABORTED) {
                         continue;
                     }
-                    // Out of descriptors: an idle connection gives its own up
-                    // to the caller waiting now, as at the connection cap.
-                    if ((errno == EMFILE || errno == ENFILE) && evict_oldest_idle()) {
-                        continue;
-                    }
-                    if (errno == EMFILE || errno == ENFILE) {
+                    if (error == EMFILE || error == ENFILE) {
+                        // accept4 takes a descriptor before it looks at the
+                        // queue, so it fails with EMFILE even when nobody
+                        // waits (as right after the connection it just
+                        // accepted): an idle connection makes room only for
+                        // a caller who is there.
+                        if (!caller_waiting()) {
+                            return;
+                        }
+                        // An idle connection gives its descriptor up to the
+                        // caller waiting now, as at the connection cap.
+                        if (evict_oldest_idle()) {
+                            continue;
+                        }
                         if (Loop* fuller = fullest_other_loop(); fuller != nullptr) {
                             fuller->request_eviction();
                         }
                     }
-                    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                        pause_accepting(errno);
+                    if (error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM) {
+                        pause_accepting(error);
                     }
                     return;  // EAGAIN: another loop took it, or none left
                 }
@@ -353,6 +363,13 @@ struct EventHttpServer::Impl {
                 }
                 add_connection(fd);
             }
+        }
+
+        // Needs no descriptor, unlike accept4.
+        [[nodiscard]] bool caller_waiting() const
+        {
+            pollfd listening{m_listen_fd, POLLIN, 0};
+            return ::poll(&listening, 1, 0) == 1 && (listening.revents & POLLIN) != 0;
         }
 
         void adopt_handed_over()

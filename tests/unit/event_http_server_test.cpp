@@ -494,6 +494,31 @@ TEST_SUITE("common::EventHttpServer")
         CHECK(client.receive(1).find("\r\n\r\n/waited") != std::string::npos);
     }
 
+    TEST_CASE("out of descriptors, each newcomer costs exactly one idle connection, the oldest")
+    {
+        cw::EventHttpServerOptions options;
+        options.threads = 1;
+        Running running{echo_path(), options};
+        Client oldest{running.port()};
+        oldest.send("GET /a HTTP/1.1\r\n\r\n");
+        REQUIRE(oldest.receive(1).find("/a") != std::string::npos);
+        Client newer{running.port()};
+        newer.send("GET /b HTTP/1.1\r\n\r\n");
+        REQUIRE(newer.receive(1).find("/b") != std::string::npos);
+        Client newcomer{running.port(), Client::Connect::later};
+        DescriptorExhaustion exhaustion;
+        newcomer.connect();
+        newcomer.send("GET /new HTTP/1.1\r\n\r\n");
+        CHECK(newcomer.receive(1).find("\r\n\r\n/new") != std::string::npos);
+        CHECK(oldest.closed_by_server());
+        // Having accepted the newcomer, the server is out of descriptors
+        // again with nobody waiting: the other keep-alive caller stays.
+        newer.send("GET /b2 HTTP/1.1\r\n\r\n");
+        CHECK(newer.receive(1).find("/b2") != std::string::npos);
+        CHECK(running.server().stats().evictions == 1);
+        CHECK(running.server().stats().accept_pauses == 0);
+    }
+
     TEST_CASE("a handler that throws gets its caller a 500 without the exception's text, and the server goes on")
     {
         Running running{[](const cw::HttpRequestHead& request, bool) -> std::optional<cw::HttpResponse> {
