@@ -22,6 +22,7 @@ import itest  # noqa: E402
 from itest import to_epoch  # noqa: E402
 
 LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+TSAN_SUPPRESSIONS = Path(__file__).resolve().parent / "libfaketime.tsan-suppressions"
 
 
 def renewed(tc, sc, token, old, what):
@@ -90,6 +91,8 @@ class SteppedWallClock(itest.TestCase):
             "DONT_FAKE_MONOTONIC": "1",
             # Under ASan the preload must be allowed to come first.
             "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0",
+            # Under TSan, races inside libfaketime itself are not cwcreds'.
+            "TSAN_OPTIONS": os.environ.get("TSAN_OPTIONS", "") + ":suppressions=" + str(TSAN_SUPPRESSIONS),
         }
         return env.sidecar(env.args(extra=("--refresh-jitter", "0")), env=environment)
 
