@@ -325,7 +325,7 @@ std::optional<TokenVolume> coreweave_token_volume(const json& volumes)
 
 // Appends to a list that may be missing: one "add" of the whole list, or one
 // "add .../-" per item.
-void append_items(json& ops, const json& object, const std::string& pointer, std::string_view key, const json& items)
+void append_items(json& ops, const json& object, const std::string& pointer, std::string_view key, json items)
 {
     if (items.empty()) {
         return;
@@ -333,11 +333,11 @@ void append_items(json& ops, const json& object, const std::string& pointer, std
     const json* existing = member(object, key);
     const std::string path = pointer + "/" + std::string{key};
     if (existing == nullptr || existing->is_null()) {
-        ops.push_back({{"op", "add"}, {"path", path}, {"value", items}});
+        ops.push_back({{"op", "add"}, {"path", path}, {"value", std::move(items)}});
         return;
     }
-    for (const json& item : items) {
-        ops.push_back({{"op", "add"}, {"path", path + "/-"}, {"value", item}});
+    for (json& item : items) {
+        ops.push_back({{"op", "add"}, {"path", path + "/-"}, {"value", std::move(item)}});
     }
 }
 
@@ -418,8 +418,8 @@ void inject_container(json& ops, const json& container, const std::string& point
         new_env.push_back(env_var(k_config_file, std::string{k_config_dir} + "/config"));
     }
 
-    append_items(ops, container, pointer, "env", new_env);
-    append_items(ops, container, pointer, "volumeMounts", new_mounts);
+    append_items(ops, container, pointer, "env", std::move(new_env));
+    append_items(ops, container, pointer, "volumeMounts", std::move(new_mounts));
 }
 
 json mutation_ops(const json& pod, const InjectOptions& options)
@@ -531,7 +531,7 @@ json mutation_ops(const json& pod, const InjectOptions& options)
             new_volumes.push_back(token_volume_spec());
         }
         new_volumes.push_back(config_volume_spec());
-        append_items(ops, *spec, "/spec", "volumes", new_volumes);
+        append_items(ops, *spec, "/spec", "volumes", std::move(new_volumes));
     }
 
     // 2. Every container the pod's owner did not skip.
@@ -581,17 +581,30 @@ std::string_view default_aws_config()
     return k_aws_config;
 }
 
-InjectResult inject_pod(const nlohmann::json& pod, const InjectOptions& options)
+PatchResult pod_patch(const nlohmann::json& pod, const InjectOptions& options)
 {
     try {
-        json ops = mutation_ops(pod, options);
-        json mutated = ops.empty() ? pod : pod.patch(ops);
-        return Injection{std::move(mutated), std::move(ops)};
+        return Patch{mutation_ops(pod, options)};
     } catch (const Refused& refused) {
         return Refusal{refused.reason};
     } catch (const json::exception& error) {
         // A shape the checks above did not foresee (a null where a list was
         // expected, say): refused rather than half-injected.
+        return Refusal{std::string{"the pod cannot be read: "} + error.what()};
+    }
+}
+
+InjectResult inject_pod(const nlohmann::json& pod, const InjectOptions& options)
+{
+    auto result = pod_patch(pod, options);
+    if (auto* refusal = std::get_if<Refusal>(&result)) {
+        return std::move(*refusal);
+    }
+    json& ops = std::get<Patch>(result).operations;
+    try {
+        json mutated = ops.empty() ? pod : pod.patch(ops);
+        return Injection{std::move(mutated), std::move(ops)};
+    } catch (const json::exception& error) {
         return Refusal{std::string{"the pod cannot be read: "} + error.what()};
     }
 }

@@ -73,4 +73,15 @@ using InjectResult = std::variant<Injection, Refusal>;
 // `template` of a workload; patch paths are relative to it.
 InjectResult inject_pod(const nlohmann::json& pod, const InjectOptions& options);
 
+struct Patch {
+    nlohmann::json operations;  // RFC 6902; an empty array when nothing was missing
+};
+
+using PatchResult = std::variant<Patch, Refusal>;
+
+// The same decision without applying it: the webhook answers with the patch
+// alone (the API server applies it), and copying the pod to patch it would
+// be a quarter of its work per review.
+PatchResult pod_patch(const nlohmann::json& pod, const InjectOptions& options);
+
 }  // namespace cw

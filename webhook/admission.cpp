@@ -2,6 +2,8 @@
 
 #include <openssl/evp.h>
 
+#include <spdlog/fmt/fmt.h>
+
 namespace cw {
 
 namespace {
@@ -32,6 +34,15 @@ AdmissionAnswer bad_request(std::string reason)
     answer.result = AdmissionResult::bad_request;
     answer.reason = std::move(reason);
     return answer;
+}
+
+const json* member(const json& object, std::string_view key)
+{
+    if (!object.is_object()) {
+        return nullptr;
+    }
+    const auto it = object.find(key);
+    return it != object.end() ? &*it : nullptr;
 }
 
 std::string string_in(const json& object, std::string_view key)
@@ -80,7 +91,10 @@ AdmissionAnswer review_admission(std::string_view body, const InjectOptions& opt
         string_in(review, "kind") != "AdmissionReview") {
         return bad_request("not an admission.k8s.io/v1 AdmissionReview");
     }
-    const json* request = review.contains("request") && review["request"].is_object() ? &review["request"] : nullptr;
+    const json* request = member(review, "request");
+    if (request != nullptr && !request->is_object()) {
+        request = nullptr;
+    }
     const std::string uid = request != nullptr ? string_in(*request, "uid") : std::string{};
     if (uid.empty()) {
         return bad_request("AdmissionReview has no request.uid");
@@ -95,26 +109,28 @@ AdmissionAnswer review_admission(std::string_view body, const InjectOptions& opt
     };
 
     // 2. Only Pod CREATE is ours; everything else passes as it came.
-    const json kind = request->value("kind", json::object());
-    const bool pod = kind.is_object() && string_in(kind, "group").empty() && string_in(kind, "kind") == "Pod";
+    const json* kind = member(*request, "kind");
+    const bool pod = kind != nullptr && string_in(*kind, "group").empty() && string_in(*kind, "kind") == "Pod";
     if (!pod || string_in(*request, "operation") != "CREATE" || !string_in(*request, "subResource").empty()) {
         return reply();
     }
-    const json* object = request->contains("object") ? &(*request)["object"] : nullptr;
+    const json* object = member(*request, "object");
     if (object == nullptr || !object->is_object()) {
         return bad_request("Pod CREATE without request.object");
     }
-    const json metadata = object->value("metadata", json::object());
+    static const json none = json::object();
+    const json* found = member(*object, "metadata");
+    const json& metadata = found != nullptr ? *found : none;
     const std::string name =
         string_in(metadata, "name").empty() ? string_in(metadata, "generateName") + "*" : string_in(metadata, "name");
     answer.pod = string_in(*request, "namespace") + "/" + name;
-    const json labels = metadata.is_object() ? metadata.value("labels", json::object()) : json::object();
-    if (string_in(labels, k_inject_label) != "true") {
+    const json* labels = member(metadata, "labels");
+    if (labels == nullptr || string_in(*labels, k_inject_label) != "true") {
         return reply();
     }
 
     // 3. The mutation, or a denial naming why there is none.
-    auto result = inject_pod(*object, options);
+    auto result = pod_patch(*object, options);
     if (const auto* refusal = std::get_if<Refusal>(&result)) {
         response["allowed"] = false;
         response["status"] = {{"code", 403}, {"message", "cwcreds cannot inject this pod: " + refusal->reason}};
@@ -122,13 +138,18 @@ AdmissionAnswer review_admission(std::string_view body, const InjectOptions& opt
         answer.reason = refusal->reason;
         return reply();
     }
-    const auto& injection = std::get<Injection>(result);
-    if (!injection.patch.empty()) {
-        response["patchType"] = "JSONPatch";
-        response["patch"] = base64(injection.patch.dump());
-        answer.result = AdmissionResult::mutated;
+    const json& patch = std::get<Patch>(result).operations;
+    if (patch.empty()) {
+        return reply();
     }
-    return reply();
+    // Base64 needs no escaping in JSON: written as it is rather than passed
+    // through the serializer byte by byte, a sixth of the work of a review.
+    answer.body = fmt::format(
+        R"({{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{{"uid":{},"allowed":true,)"
+        R"("patchType":"JSONPatch","patch":"{}"}}}})",
+        json(uid).dump(), base64(patch.dump()));
+    answer.result = AdmissionResult::mutated;
+    return answer;
 }
 
 }  // namespace cw
