@@ -11,8 +11,8 @@
 # image ships (or $CWCREDS_BENCH_BUILD_TYPE),
 # then hands over to bench/bench.py, which runs every server on 127.0.0.1 and
 # stops each by PID. The full run also writes bench/FLEET.md and
-# bench/fleet.png (bench/fleet), bench/MEMORY.md (bench/memory.py) and
-# bench/STARTUP.md (bench/startup.py); smoke mode runs the fleet simulation
+# bench/fleet.png (bench/fleet), bench/MEMORY.md (bench/memory.py),
+# bench/STARTUP.md (bench/startup.py) and bench/WEBHOOK.md (bench/webhook_bench.py); smoke mode runs the fleet simulation
 # small (build-bench/FLEET-smoke.md). boto3 and moto come with the machine's Python. Any other
 # argument goes to bench.py (e.g. --parts ad, --seconds 10, --calls 2000).
 # Nothing here asserts a timing: a benchmark reports, tests assert.
@@ -67,6 +67,7 @@ else
   gnuplot -e "series='build-bench/fleet-series'" bench/fleet/plot.gp >bench/fleet.png
   python3 bench/memory.py --bin build-bench/cwcreds | tee bench/MEMORY.md
   python3 bench/startup.py --bin build-bench/cwcreds | tee bench/STARTUP.md
+  python3 bench/webhook_bench.py --bin build-bench/cwcreds | tee bench/WEBHOOK.md
 fi
 
 # exec: bench.py gets SIGTERM/SIGINT directly and stops everything it started.
