@@ -7,9 +7,11 @@
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -18,6 +20,7 @@
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include "common/logging.hpp"
 
@@ -443,20 +446,24 @@ struct EventHttpServer::Impl {
         // reconnects), while camping on every slot no longer locks others out.
         bool evict_oldest_idle()
         {
-            int oldest = -1;
-            Steady::time_point oldest_activity = Steady::time_point::max();
+            std::vector<std::pair<Steady::time_point, int>> candidates;
             for (const auto& [fd, connection] : m_connections) {
-                if (connection.idle() && connection.last_request < oldest_activity) {
-                    oldest = fd;
-                    oldest_activity = connection.last_request;
+                if (connection.idle()) {
+                    candidates.emplace_back(connection.last_request, fd);
                 }
             }
-            if (oldest < 0) {
-                return false;
+            std::sort(candidates.begin(), candidates.end());
+            for (const auto& [since, fd] : candidates) {
+                // A request still in the kernel (a connection accepted a
+                // moment ago, or one asking again) makes it busy, not idle.
+                if (int unread = 0; ::ioctl(fd, FIONREAD, &unread) == 0 && unread > 0) {
+                    continue;
+                }
+                close_connection(fd);  // its slot is the one the newcomer counted itself into
+                m_server.evictions.fetch_add(1);
+                return true;
             }
-            close_connection(oldest);  // its slot is the one the newcomer counted itself into
-            m_server.evictions.fetch_add(1);
-            return true;
+            return false;
         }
 
         void close_connection(int fd)

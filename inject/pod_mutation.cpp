@@ -1,5 +1,6 @@
 // The mutation: read the pod, decide every change or refuse, then emit the
-// changes as JSON Patch operations and apply them to a copy.
+// changes as JSON Patch operations (pod_patch) and, for cwcreds inject, apply
+// them to a copy (inject_pod).
 //
 // The patch is built here rather than with nlohmann::json::diff: diff compares
 // arrays index by index, so inserting the sidecar in front of existing init
@@ -52,7 +53,7 @@ s3 =
     addressing_style = virtual
 )";
 
-// Thrown only inside inject_pod and turned into a Refusal there: deciding
+// Thrown only inside pod_patch and turned into a Refusal there: deciding
 // takes many small checks, each of which can end the attempt.
 struct Refused {
     std::string reason;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <future>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -170,6 +171,14 @@ public:
     ~DescriptorExhaustion() { release(); }
     DescriptorExhaustion(const DescriptorExhaustion&) = delete;
     DescriptorExhaustion& operator=(const DescriptorExhaustion&) = delete;
+
+    // Frees one descriptor for the server to accept into.
+    void give_back_one()
+    {
+        REQUIRE(!m_taken.empty());
+        ::close(m_taken.back());
+        m_taken.pop_back();
+    }
 
     void release()
     {
@@ -517,6 +526,44 @@ TEST_SUITE("common::EventHttpServer")
         CHECK(newer.receive(1).find("/b2") != std::string::npos);
         CHECK(running.server().stats().evictions == 1);
         CHECK(running.server().stats().accept_pauses == 0);
+    }
+
+    TEST_CASE("out of descriptors, a connection whose request is not read yet is not taken for idle")
+    {
+        cw::EventHttpServerOptions options;
+        options.threads = 1;
+        options.accept_pause = 50ms;
+        std::atomic<bool> holding{false};
+        std::promise<void> release;
+        std::shared_future<void> released = release.get_future().share();
+        Running running{[&](const cw::HttpRequestHead& request, bool) {
+                            if (request.path == "/hold") {
+                                holding = true;
+                                released.wait();
+                            }
+                            return std::optional<cw::HttpResponse>{
+                                cw::HttpResponse{200, "text/plain", request.path, {}}};
+                        },
+                        options};
+        // The loop is held in a handler while two callers queue up; the
+        // holder then has half a request pending, so it is not idle either.
+        Client holder{running.port()};
+        holder.send("GET /hold HTTP/1.1\r\n\r\nGET /later HTTP/1.1\r\n");
+        REQUIRE(eventually([&] { return holding.load(); }));
+        Client first{running.port(), Client::Connect::later};
+        Client second{running.port(), Client::Connect::later};
+        DescriptorExhaustion exhaustion;
+        exhaustion.give_back_one();
+        first.connect();
+        first.send("GET /first HTTP/1.1\r\n\r\n");
+        second.connect();
+        second.send("GET /second HTTP/1.1\r\n\r\n");
+        release.set_value();
+        // `first` takes the free descriptor; `second` waits for it to be
+        // answered and idle, not the other way round.
+        CHECK(first.receive(1).find("\r\n\r\n/first") != std::string::npos);
+        CHECK(second.receive(1).find("\r\n\r\n/second") != std::string::npos);
+        CHECK(holder.receive(1).find("\r\n\r\n/hold") != std::string::npos);
     }
 
     TEST_CASE("a handler that throws gets its caller a 500 without the exception's text, and the server goes on")
