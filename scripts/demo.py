@@ -6,6 +6,10 @@ CoreWeave's credentials endpoint that hands out real moto keys, a kubelet-style
 projected token volume, and the real `cwcreds serve`; then runs `aws s3 cp`
 with exactly a pod's environment, prints what happened, and stops everything
 it started. Secrets are masked in what it prints.
+
+Debian 12 packages no moto: where moto_server is missing (a bare bookworm),
+tests/e2e/s3_standin.py takes its place, an S3 of buckets and objects that
+checks the same signatures against the keys it minted.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -20,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 
 import e2e  # noqa: E402
+from s3_standin import S3StandIn  # noqa: E402
 
 LIFETIME = 900  # CoreWeave's container-credentials keys live 15 minutes
 SUBJECT = "system:serviceaccount:default:demo-app"
@@ -43,15 +49,18 @@ def reads_token_file(version: str) -> bool:
 
 
 def main() -> int:
-    for tool in ("moto_server", "aws"):
-        e2e.require_tool(tool)
-    with tempfile.TemporaryDirectory(prefix="cwcreds-demo-") as tmp, e2e.Moto() as moto:
+    e2e.require_tool("aws")
+    with_moto = shutil.which("moto_server") is not None
+    s3_name = "moto" if with_moto else "the S3 stand-in"
+    s3_server = e2e.Moto() if with_moto else S3StandIn()
+    with tempfile.TemporaryDirectory(prefix="cwcreds-demo-") as tmp, s3_server as s3:
         work = Path(tmp)
-        world = e2e.World(moto, work / "pod", e2e.CONTAINER, LIFETIME, sub=SUBJECT)
+        world = e2e.World(s3, work / "pod", e2e.CONTAINER, LIFETIME, sub=SUBJECT)
         try:
             world.start()
-            print(f"1. moto (S3, signatures checked) on {moto.url}; CoreWeave emulator on "
-                  f"{world.emulator.base_url}, minting real moto keys that live {LIFETIME // 60} min")
+            print(f"1. {s3_name} (S3, signatures checked{'' if with_moto else '; moto is not installed'}) on "
+                  f"{s3.url}; CoreWeave emulator on "
+                  f"{world.emulator.base_url}, minting real keys for it that live {LIFETIME // 60} min")
             print(f"   kubelet-style token volume: {world.tokens.path}")
             token = world.tokens.path.read_text()
             status = world.sidecar.get("/v1/status", token=token).json
@@ -64,7 +73,7 @@ def main() -> int:
 
             home = work / "home"
             home.mkdir()
-            env = e2e.pod_env(home, world.credentials_url, world.tokens.path, moto.url)
+            env = e2e.pod_env(home, world.credentials_url, world.tokens.path, s3.url)
             print("3. the app runs with a pod's environment, no AWS keys anywhere:")
             for name in ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
                          "AWS_ENDPOINT_URL"):
@@ -77,20 +86,20 @@ def main() -> int:
                 env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = world.tokens.path.read_text()
                 print(f"     ({version.split()[0]} predates the token file: the token goes in "
                       "AWS_CONTAINER_AUTHORIZATION_TOKEN instead)")
-            moto.client("s3").create_bucket(Bucket="demo-bucket")
+            s3.create_bucket("demo-bucket")
             upload = home / "hello.txt"
             upload.write_text("hello from a pod without static keys\n")
-            result = e2e.run(["aws", "--endpoint-url", moto.url, "--debug", "s3", "cp", upload.name, "s3://demo-bucket/hello.txt"], env,
+            result = e2e.run(["aws", "--endpoint-url", s3.url, "--debug", "s3", "cp", upload.name, "s3://demo-bucket/hello.txt"], env,
                              timeout=60, cwd=home)
             print(f"   $ aws s3 cp hello.txt s3://demo-bucket/hello.txt\n     {result.stdout.strip().splitlines()[-1]}")
-            back = e2e.run(["aws", "--endpoint-url", moto.url, "s3", "cp", "s3://demo-bucket/hello.txt", "-"], env, timeout=60).stdout
+            back = e2e.run(["aws", "--endpoint-url", s3.url, "s3", "cp", "s3://demo-bucket/hello.txt", "-"], env, timeout=60).stdout
             print(f"   $ aws s3 cp s3://demo-bucket/hello.txt -\n     {back.strip()}")
             signed = sorted(e2e.mask(k) for k in e2e.access_keys_in(result.stderr))
-            print(f"   moto accepted the upload signed with {', '.join(signed)}, the key cwcreds served "
+            print(f"   {s3_name} accepted the upload signed with {', '.join(signed)}, the key cwcreds served "
                   f"({len(world.emulator.successful_exchanges())} exchange so far)")
         finally:
             code = world.stop()
-    print(f"4. stopped cwcreds (exit {code}), the emulator and moto")
+    print(f"4. stopped cwcreds (exit {code}), the emulator and {s3_name}")
     print("\nIn production cwcreds talks to https://api.coreweave.com: drop --endpoint and --ca-file and give\n"
           "  cwcreds serve --org-id <ORG-ID>                                   # 15-minute keys\n"
           "  cwcreds serve --org-id <ORG-ID> --exchange oidc --duration 1h     # 1-hour keys")

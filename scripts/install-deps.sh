@@ -43,12 +43,14 @@ fi
 
 # The demo and the e2e suite drive boto3 and moto_server from the python3 on
 # PATH. A machine without boto3 gets Debian's; Debian 12 has no moto package
-# (and nothing here installs from PyPI), so its absence is reported, not fixed.
+# (and nothing here installs from PyPI), so its absence is reported, not
+# fixed: the demo then uses its S3 stand-in (tests/e2e/s3_standin.py).
 if ! python3 -c 'import boto3' 2>/dev/null; then
   missing+=(python3-boto3)
 fi
 if ! command -v moto_server >/dev/null 2>&1; then
-  echo "install-deps: moto_server not found: the demo and the e2e suite need moto (not packaged in Debian 12)" >&2
+  echo "install-deps: moto_server not found: the e2e suite needs moto (not packaged in Debian 12);" \
+    "the demo uses its S3 stand-in" >&2
 fi
 
 if ((${#missing[@]})); then

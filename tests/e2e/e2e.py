@@ -81,6 +81,15 @@ def error_code(error: BaseException) -> Optional[str]:
     return None
 
 
+def boto3_client(service: str, url: str, key: tuple):
+    """A boto3 client for a local endpoint, signing with `key` (id, secret), one attempt per call."""
+    access_key_id, secret = key
+    return boto3.session.Session().client(
+        service, endpoint_url=url, region_name=REGION,
+        aws_access_key_id=access_key_id, aws_secret_access_key=secret,
+        config=botocore.config.Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=30))
+
+
 def require_tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
@@ -154,12 +163,7 @@ class Moto:
 
     def client(self, service: str, key: Optional[tuple] = None):
         """A boto3 client for moto signing with `key` (id, secret); defaults to the admin key."""
-        access_key_id, secret = key or self.admin_key
-        return boto3.session.Session().client(
-            service, endpoint_url=self.url, region_name=REGION,
-            aws_access_key_id=access_key_id, aws_secret_access_key=secret,
-            config=botocore.config.Config(retries={"total_max_attempts": 1},
-                                          connect_timeout=5, read_timeout=30))
+        return boto3_client(service, self.url, key or self.admin_key)
 
     def _bootstrap(self) -> None:
         iam = self.client("iam", ("AKIABOOTSTRAPBOOTSTR", "unused-during-the-allowance"))
@@ -176,6 +180,13 @@ class Moto:
         else:
             raise AssertionError("moto accepted a made-up access key: signature checking is off")
         self.client("s3").list_buckets()  # and the admin key works
+
+    def key_minter(self, name: str) -> "KeyMinter":
+        """The emulator's `key_minter`: real moto IAM keys (S3StandIn has the same)."""
+        return KeyMinter(self, name)
+
+    def create_bucket(self, name: str) -> None:
+        self.client("s3").create_bucket(Bucket=name)
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -394,7 +405,7 @@ class World:
     the `--duration` in oidc mode (where the emulator honours durationSeconds).
     """
 
-    def __init__(self, moto: Moto, directory: Path, mode: str, lifetime: float,
+    def __init__(self, moto, directory: Path, mode: str, lifetime: float,
                  rotate_every: Optional[float] = None, token_lifetime: float = 3600,
                  sub: str = "system:serviceaccount:default:e2e-app"):
         self.mode = mode
@@ -403,7 +414,7 @@ class World:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.pki = cwtest.Pki(self.dir / "pki")
         self.issuer = cwtest.Issuer()
-        self.minter = KeyMinter(moto, name=f"{'cc' if mode == CONTAINER else 'oidc'}-{self.dir.name}")
+        self.minter = moto.key_minter(f"{'cc' if mode == CONTAINER else 'oidc'}-{self.dir.name}")
         self.emulator = cwtest.Emulator(self.pki, self.issuer, lifetime=lifetime, org_id=ORG_ID)
         self.emulator.key_minter = self.minter
         self.tokens = TokenRotator(self.dir / "tokens", self.issuer, rotate_every, token_lifetime, sub)
