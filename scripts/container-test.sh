@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the cwcreds image with podman, offline, and runs it.
 #
-#   bash scripts/container-test.sh        # as root on Debian 12 (what CI runs)
+#   bash scripts/container-test.sh                # as root on Debian 12 (what CI runs)
+#   bash scripts/container-test.sh --base-images  # steps 1 and 2 only
 #
 # 1. Installs Debian's podman, buildah, runc, debootstrap, fuse-overlayfs,
 #    uidmap and containernetworking-plugins (skipped when present) and
@@ -199,6 +200,9 @@ EOF
   timeout 300 podman --runtime runc import --quiet --change 'CMD ["bash"]' --change "ENV PATH=$default_path" "$work/bookworm-slim.tar" "$base_slim" >/dev/null
   rm -rf --one-file-system "$rootfs" "$work"/*.tar
   log "imported $base_full and $base_slim"
+fi
+if [[ ${1:-} == --base-images ]]; then  # scripts/demo-in-bookworm.sh needs only these
+  exit 0
 fi
 
 # ----------------------------------------------------------------- 3. build
