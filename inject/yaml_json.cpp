@@ -3,12 +3,15 @@
 // exponentially many nodes once expanded.
 #include "inject/yaml_json.hpp"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <regex>
+#include <sstream>
 
 namespace cw {
 
@@ -214,6 +217,51 @@ void emit(YAML::Emitter& out, const json& value)
     }
 }
 
+// yaml-cpp 0.7 (Debian 12's) never gets past a document that begins with
+// ',': the parser reports an empty document there for ever, and LoadAll
+// collects them until memory runs out. A first pass over the parser's events
+// stops at more documents than the text can hold: one, plus one per line
+// that begins with a `---` or `...` marker.
+class DocumentCounter final : public YAML::EventHandler {
+public:
+    std::size_t line = 0;  // where the last document began, 0-based
+
+    void OnDocumentStart(const YAML::Mark& mark) override { line = static_cast<std::size_t>(mark.line); }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override
+    {
+    }
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+    void OnMapEnd() override {}
+};
+
+std::optional<YamlError> parser_stalls(std::string_view text)
+{
+    std::size_t most = 1;
+    for (std::size_t start = 0; start < text.size();) {
+        const auto end = std::min(text.find('\n', start), text.size());
+        const auto row = text.substr(start, end - start);
+        if (row.substr(0, 3) == "---" || row.substr(0, 3) == "...") {
+            ++most;
+        }
+        start = end + 1;
+    }
+    std::istringstream input{std::string{text}};
+    YAML::Parser parser{input};
+    DocumentCounter counter;
+    for (std::size_t documents = 0; parser.HandleNextDocument(counter);) {
+        if (++documents > most) {
+            return YamlError{document_of_line(text, counter.line),
+                             "not YAML: a document that begins with ',' at line " + std::to_string(counter.line + 1)};
+        }
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 std::variant<std::vector<nlohmann::json>, YamlError> parse_yaml_documents(std::string_view text,
@@ -221,6 +269,9 @@ std::variant<std::vector<nlohmann::json>, YamlError> parse_yaml_documents(std::s
 {
     std::vector<YAML::Node> nodes;
     try {
+        if (auto stalled = parser_stalls(text)) {
+            return *stalled;
+        }
         nodes = YAML::LoadAll(std::string{text});
     } catch (const YAML::Exception& error) {
         const auto line = error.mark.is_null() ? 0 : static_cast<std::size_t>(error.mark.line);

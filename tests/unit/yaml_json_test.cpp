@@ -113,4 +113,17 @@ tagged: !!str 42
         const std::string deep = std::string(100, '[') + std::string(100, ']');
         CHECK(error_of(deep).reason == "nested deeper than 64 levels");
     }
+
+    TEST_CASE("a document that begins with a comma is an error, not a parser that never returns")
+    {
+        // yaml-cpp 0.7 alone yields empty documents here until memory runs out.
+        CHECK(error_of(",").reason == "not YAML: a document that begins with ',' at line 1");
+        const auto second = error_of("a: 1\n---\n, b\n");
+        CHECK(second.document == 2);
+        CHECK(second.reason == "not YAML: a document that begins with ',' at line 3");
+        // Document markers, explicit ends and comments still count right.
+        const auto documents = std::get<std::vector<nlohmann::json>>(
+            cw::parse_yaml_documents("# head\na: 1\n...\nb: 2\n---\nc: [1, 2]\n---\n"));
+        CHECK(documents.size() == 4);
+    }
 }
