@@ -36,6 +36,9 @@ constexpr std::size_t k_read_chunk = 16 * 1024;
 // connection's memory for its lifetime.
 constexpr std::size_t k_kept_capacity = 4 * 1024;
 constexpr Millis k_sweep_interval{1000};
+// Out of descriptors, how long a new connection has to send its first
+// request before it counts as idle (see evict_oldest_idle).
+constexpr Millis k_first_request_grace{1000};
 // Answers one connection gets per turn. A client that pipelines hundreds of
 // requests waits for the next turn rather than keeping the loop from
 // everyone else: a turn costs at most this many handler calls.
@@ -285,7 +288,8 @@ struct EventHttpServer::Impl {
 
         void evict_for_others()
         {
-            for (int wanted = m_evictions_requested.exchange(0); wanted > 0 && evict_oldest_idle(); --wanted) {
+            for (int wanted = m_evictions_requested.exchange(0); wanted > 0 && evict_oldest_idle(Spare::fresh);
+                 --wanted) {
             }
         }
 
@@ -339,7 +343,7 @@ struct EventHttpServer::Impl {
                         }
                         // An idle connection gives its descriptor up to the
                         // caller waiting now, as at the connection cap.
-                        if (evict_oldest_idle()) {
+                        if (evict_oldest_idle(Spare::fresh)) {
                             continue;
                         }
                         if (Loop* fuller = fullest_other_loop(); fuller != nullptr) {
@@ -444,11 +448,18 @@ struct EventHttpServer::Impl {
         // At the cap, a newcomer takes the slot of the connection that has
         // been idle longest: a keep-alive client loses nothing (its pool
         // reconnects), while camping on every slot no longer locks others out.
-        bool evict_oldest_idle()
+        // Out of descriptors (`Spare::fresh`), a connection that has not yet
+        // had a second to send its first request is spared: it came before
+        // the caller waiting, and giving its descriptor to that caller would
+        // only trade one unanswered client for another.
+        enum class Spare { none, fresh };
+        bool evict_oldest_idle(Spare spare = Spare::none)
         {
+            const auto fresh_since = Steady::now() - k_first_request_grace;
             std::vector<std::pair<Steady::time_point, int>> candidates;
             for (const auto& [fd, connection] : m_connections) {
-                if (connection.idle()) {
+                const bool fresh = !connection.asked_anything && connection.last_request > fresh_since;
+                if (connection.idle() && !(spare == Spare::fresh && fresh)) {
                     candidates.emplace_back(connection.last_request, fd);
                 }
             }

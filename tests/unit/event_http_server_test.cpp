@@ -566,6 +566,41 @@ TEST_SUITE("common::EventHttpServer")
         CHECK(holder.receive(1).find("\r\n\r\n/hold") != std::string::npos);
     }
 
+    TEST_CASE("out of descriptors, a connection that has not had time to ask is not given up for a later caller")
+    {
+        cw::EventHttpServerOptions options;
+        options.threads = 1;
+        options.accept_pause = 50ms;
+        std::atomic<bool> holding{false};
+        std::promise<void> release;
+        std::shared_future<void> released = release.get_future().share();
+        Running running{[&](const cw::HttpRequestHead& request, bool) {
+                            if (request.path == "/hold") {
+                                holding = true;
+                                released.wait();
+                            }
+                            return std::optional<cw::HttpResponse>{
+                                cw::HttpResponse{200, "text/plain", request.path, {}}};
+                        },
+                        options};
+        Client holder{running.port()};
+        holder.send("GET /hold HTTP/1.1\r\n\r\nGET /later HTTP/1.1\r\n");
+        REQUIRE(eventually([&] { return holding.load(); }));
+        Client first{running.port(), Client::Connect::later};
+        Client second{running.port(), Client::Connect::later};
+        DescriptorExhaustion exhaustion;
+        exhaustion.give_back_one();
+        first.connect();  // connected, its request not sent yet
+        second.connect();
+        second.send("GET /second HTTP/1.1\r\n\r\n");
+        release.set_value();
+        // `first` is accepted into the free descriptor; `second` waits.
+        REQUIRE(eventually([&] { return running.server().stats().accept_pauses >= 1; }));
+        first.send("GET /first HTTP/1.1\r\n\r\n");
+        CHECK(first.receive(1).find("\r\n\r\n/first") != std::string::npos);
+        CHECK(second.receive(1).find("\r\n\r\n/second") != std::string::npos);
+    }
+
     TEST_CASE("a handler that throws gets its caller a 500 without the exception's text, and the server goes on")
     {
         Running running{[](const cw::HttpRequestHead& request, bool) -> std::optional<cw::HttpResponse> {
