@@ -6,6 +6,7 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -154,7 +155,10 @@ std::size_t document_of_line(std::string_view text, std::size_t line)
 bool needs_quotes(const std::string& text)
 {
     static const std::regex yaml11_word{R"(y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF|=|<<)"};
-    return !plain_scalar(text).is_string() || text.find_first_of("\n\r\t") != std::string::npos ||
+    const bool control = std::any_of(text.begin(), text.end(), [](char c) {
+        return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+    });
+    return !plain_scalar(text).is_string() || control ||
            (!text.empty() && std::string_view{"0123456789+-."}.find(text.front()) != std::string_view::npos) ||
            std::regex_match(text, yaml11_word);
 }
@@ -185,8 +189,10 @@ void emit(YAML::Emitter& out, const json& value)
             const auto& text = value.get_ref<const std::string&>();
             // Scripts in `args` stay readable as literal blocks when yaml-cpp can
             // write them back exactly; anything else is double-quoted.
-            const bool literal = text.find('\n') != std::string::npos &&
-                                 text.find_first_of("\r\t") == std::string::npos && text.front() != ' ' &&
+            const bool other_control = std::any_of(text.begin(), text.end(), [](char c) {
+                return (static_cast<unsigned char>(c) < 0x20 && c != '\n') || c == 0x7f;
+            });
+            const bool literal = text.find('\n') != std::string::npos && !other_control && text.front() != ' ' &&
                                  text.front() != '\n' && text.back() == '\n' && text.find(" \n") == std::string::npos &&
                                  text.find("\n\n") == std::string::npos;
             if (literal) {
@@ -300,7 +306,7 @@ std::string to_yaml(const nlohmann::json& document)
     out.SetSeqFormat(YAML::Block);
     out.SetMapFormat(YAML::Block);
     emit(out, document);
-    return std::string{out.c_str()} + "\n";
+    return std::string{out.c_str(), out.size()} + "\n";  // c_str() would stop at a NUL
 }
 
 }  // namespace cw

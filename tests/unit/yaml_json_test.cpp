@@ -77,6 +77,10 @@ tagged: !!str 42
             {"empty", {{"list", json::array()}, {"map", json::object()}}},
             {"8080", "numeric key"},
             {"unicode", "grüße ✓"},
+            // Control characters: escaped in double quotes, never a literal
+            // block, and a NUL does not cut the output short.
+            {"controls", std::string{"a\0b\x01" "c\x7f\n", 7}},
+            {"after_nul", "still here"},
         };
         const std::string text = cw::to_yaml(original);
         const auto back = documents(text);
