@@ -194,6 +194,59 @@ private:
     std::vector<int> m_taken;
 };
 
+// One loop held inside a handler (GET /hold) while callers queue up behind
+// it; the holder then has half a second request pending, so it is never
+// idle. Accepts again, pausing 50 ms when out of descriptors, on release().
+class HeldLoop {
+public:
+    HeldLoop()
+        : m_released(m_release.get_future().share()),
+          m_running{[this](const cw::HttpRequestHead& request, bool) {
+                        if (request.path == "/hold") {
+                            m_holding = true;
+                            m_released.wait();
+                        }
+                        return std::optional<cw::HttpResponse>{
+                            cw::HttpResponse{200, "text/plain", request.path, {}}};
+                    },
+                    options()},
+          m_holder{m_running.port()}
+    {
+        m_holder.send("GET /hold HTTP/1.1\r\n\r\nGET /later HTTP/1.1\r\n");
+        REQUIRE(eventually([this] { return m_holding.load(); }));
+    }
+
+    ~HeldLoop() { release(); }  // a failed check must not leave the loop held at shutdown
+    HeldLoop(const HeldLoop&) = delete;
+    HeldLoop& operator=(const HeldLoop&) = delete;
+
+    [[nodiscard]] int port() const { return m_running.port(); }
+    cw::EventHttpServer& server() { return m_running.server(); }
+    void release()
+    {
+        if (!m_was_released.exchange(true)) {
+            m_release.set_value();
+        }
+    }
+    bool holder_answered() { return m_holder.receive(1).find("\r\n\r\n/hold") != std::string::npos; }
+
+private:
+    static cw::EventHttpServerOptions options()
+    {
+        cw::EventHttpServerOptions options;
+        options.threads = 1;
+        options.accept_pause = 50ms;
+        return options;
+    }
+
+    std::atomic<bool> m_holding{false};
+    std::atomic<bool> m_was_released{false};
+    std::promise<void> m_release;
+    std::shared_future<void> m_released;
+    Running m_running;
+    Client m_holder;
+};
+
 cw::HttpHandler echo_path()
 {
     return [](const cw::HttpRequestHead& request, bool) {
@@ -530,72 +583,36 @@ TEST_SUITE("common::EventHttpServer")
 
     TEST_CASE("out of descriptors, a connection whose request is not read yet is not taken for idle")
     {
-        cw::EventHttpServerOptions options;
-        options.threads = 1;
-        options.accept_pause = 50ms;
-        std::atomic<bool> holding{false};
-        std::promise<void> release;
-        std::shared_future<void> released = release.get_future().share();
-        Running running{[&](const cw::HttpRequestHead& request, bool) {
-                            if (request.path == "/hold") {
-                                holding = true;
-                                released.wait();
-                            }
-                            return std::optional<cw::HttpResponse>{
-                                cw::HttpResponse{200, "text/plain", request.path, {}}};
-                        },
-                        options};
-        // The loop is held in a handler while two callers queue up; the
-        // holder then has half a request pending, so it is not idle either.
-        Client holder{running.port()};
-        holder.send("GET /hold HTTP/1.1\r\n\r\nGET /later HTTP/1.1\r\n");
-        REQUIRE(eventually([&] { return holding.load(); }));
-        Client first{running.port(), Client::Connect::later};
-        Client second{running.port(), Client::Connect::later};
+        HeldLoop held;
+        Client first{held.port(), Client::Connect::later};
+        Client second{held.port(), Client::Connect::later};
         DescriptorExhaustion exhaustion;
         exhaustion.give_back_one();
         first.connect();
         first.send("GET /first HTTP/1.1\r\n\r\n");
         second.connect();
         second.send("GET /second HTTP/1.1\r\n\r\n");
-        release.set_value();
+        held.release();
         // `first` takes the free descriptor; `second` waits for it to be
         // answered and idle, not the other way round.
         CHECK(first.receive(1).find("\r\n\r\n/first") != std::string::npos);
         CHECK(second.receive(1).find("\r\n\r\n/second") != std::string::npos);
-        CHECK(holder.receive(1).find("\r\n\r\n/hold") != std::string::npos);
+        CHECK(held.holder_answered());
     }
 
     TEST_CASE("out of descriptors, a connection that has not had time to ask is not given up for a later caller")
     {
-        cw::EventHttpServerOptions options;
-        options.threads = 1;
-        options.accept_pause = 50ms;
-        std::atomic<bool> holding{false};
-        std::promise<void> release;
-        std::shared_future<void> released = release.get_future().share();
-        Running running{[&](const cw::HttpRequestHead& request, bool) {
-                            if (request.path == "/hold") {
-                                holding = true;
-                                released.wait();
-                            }
-                            return std::optional<cw::HttpResponse>{
-                                cw::HttpResponse{200, "text/plain", request.path, {}}};
-                        },
-                        options};
-        Client holder{running.port()};
-        holder.send("GET /hold HTTP/1.1\r\n\r\nGET /later HTTP/1.1\r\n");
-        REQUIRE(eventually([&] { return holding.load(); }));
-        Client first{running.port(), Client::Connect::later};
-        Client second{running.port(), Client::Connect::later};
+        HeldLoop held;
+        Client first{held.port(), Client::Connect::later};
+        Client second{held.port(), Client::Connect::later};
         DescriptorExhaustion exhaustion;
         exhaustion.give_back_one();
         first.connect();  // connected, its request not sent yet
         second.connect();
         second.send("GET /second HTTP/1.1\r\n\r\n");
-        release.set_value();
+        held.release();
         // `first` is accepted into the free descriptor; `second` waits.
-        REQUIRE(eventually([&] { return running.server().stats().accept_pauses >= 1; }));
+        REQUIRE(eventually([&] { return held.server().stats().accept_pauses >= 1; }));
         first.send("GET /first HTTP/1.1\r\n\r\n");
         CHECK(first.receive(1).find("\r\n\r\n/first") != std::string::npos);
         CHECK(second.receive(1).find("\r\n\r\n/second") != std::string::npos);
