@@ -32,9 +32,7 @@ WORKDIR /src
 COPY CMakeLists.txt README.md ./
 COPY common/ common/
 COPY app/ app/
-COPY exchange/ exchange/
-COPY serve/ serve/
-COPY inspect/ inspect/
+COPY sidecar/ sidecar/
 COPY inject/ inject/
 COPY webhook/ webhook/
 COPY tests/CMakeLists.txt tests/

@@ -16,6 +16,7 @@
 #include <spdlog/fmt/fmt.h>
 
 #include "common/duration.hpp"
+#include "common/loopback.hpp"
 
 namespace cw {
 
@@ -52,6 +53,23 @@ Millis duration_value(std::string_view text)
         throw BadValue{"'" + std::string{text} + "' is not a duration (examples: 300ms, 45s, 15m, 2h)"};
     }
     return *parsed;
+}
+
+// A duration as the shortest text that says it exactly, for the injected
+// sidecar's flags and annotations: 1h, 90m, 45s, 1500ms.
+std::string duration_text(Millis duration)
+{
+    const auto ms = duration.count();
+    if (ms % 3'600'000 == 0) {
+        return std::to_string(ms / 3'600'000) + "h";
+    }
+    if (ms % 60'000 == 0) {
+        return std::to_string(ms / 60'000) + "m";
+    }
+    if (ms % 1000 == 0) {
+        return std::to_string(ms / 1000) + "s";
+    }
+    return std::to_string(ms) + "ms";
 }
 
 Millis positive_duration(std::string_view text)
@@ -137,19 +155,19 @@ HostPort host_port(std::string_view text)
 void apply_listen(Config& config, std::string_view text)
 {
     auto [host, port] = host_port(text);
-    config.server.host = std::move(host);
-    config.server.port = port;
+    config.sidecar.server.host = std::move(host);
+    config.sidecar.server.port = port;
 }
 
 void apply_probe_listen(Config& config, std::string_view text)
 {
     if (text.empty()) {
-        config.server.probe_host.clear();
+        config.sidecar.server.probe_host.clear();
         return;
     }
     auto [host, port] = host_port(text);
-    config.server.probe_host = std::move(host);
-    config.server.probe_port = port;
+    config.sidecar.server.probe_host = std::move(host);
+    config.sidecar.server.probe_port = port;
 }
 
 // Repeatable: each flag adds files; the variable (or one flag) may list several, comma-separated.
@@ -162,7 +180,7 @@ void apply_accept_token_files(Config& config, std::string_view text)
         if (path.empty()) {
             throw BadValue{"'" + std::string{text} + "' has an empty path (comma-separated paths expected)"};
         }
-        config.accept_token_files.emplace_back(std::string{path});
+        config.sidecar.accept_token_files.emplace_back(std::string{path});
         from = comma + 1;
     }
 }
@@ -170,15 +188,15 @@ void apply_accept_token_files(Config& config, std::string_view text)
 void apply_imds_listen(Config& config, std::string_view text)
 {
     if (text.empty()) {
-        config.imds.listen_host.clear();
+        config.sidecar.imds.listen_host.clear();
         return;
     }
     auto [host, port] = host_port(text);
     if (!is_loopback_host(host)) {
         throw BadValue{"'" + host + "' is not a loopback address; instance metadata is served to this pod only"};
     }
-    config.imds.listen_host = std::move(host);
-    config.imds.listen_port = port;
+    config.sidecar.imds.listen_host = std::move(host);
+    config.sidecar.imds.listen_port = port;
 }
 
 void apply_log_level(Config& config, std::string_view text)
@@ -200,21 +218,28 @@ void apply_log_level(Config& config, std::string_view text)
 constexpr std::array k_settings{
     Setting{"--token-file", "CWCREDS_TOKEN_FILE", "/var/run/secrets/tokens/oidc-token", "PATH",
             "projected service-account token to exchange", k_upstream | k_inspect,
-            [](Config& c, std::string_view v) { c.token_file = non_empty(v); }},
+            [](Config& c, std::string_view v) {
+                c.sidecar.token_file = non_empty(v);
+                c.inspect.token_file = c.sidecar.token_file;
+            }},
     Setting{"--org-id", "CWCREDS_ORG_ID", "", "ID",
             "CoreWeave organization id; builds the endpoint URL, required in oidc mode", k_upstream | k_inspect | k_injecting,
-            [](Config& c, std::string_view v) { c.upstream.org_id = v; }},
+            [](Config& c, std::string_view v) {
+                c.sidecar.upstream.org_id = v;
+                c.inspect.org_id = v;
+                c.inject.mutation.org_id = v;
+            }},
     Setting{"--endpoint", "CWCREDS_ENDPOINT", "", "URL",
             "full exchange URL (default: CoreWeave's for the mode); http:// only for loopback", k_upstream,
-            [](Config& c, std::string_view v) { c.upstream.endpoint = v; }},
+            [](Config& c, std::string_view v) { c.sidecar.upstream.endpoint = v; }},
     Setting{"--exchange", "CWCREDS_EXCHANGE", "container-credentials", "MODE",
             "container-credentials (GET, 15-minute keys) or oidc (POST, --duration keys)", k_upstream | k_injecting,
             [](Config& c, std::string_view v) {
-                c.inject.exchange = v;
+                c.inject.mutation.exchange = v;
                 if (v == "container-credentials") {
-                    c.upstream.mode = ExchangeMode::container_credentials;
+                    c.sidecar.upstream.mode = ExchangeMode::container_credentials;
                 } else if (v == "oidc") {
-                    c.upstream.mode = ExchangeMode::oidc;
+                    c.sidecar.upstream.mode = ExchangeMode::oidc;
                 } else {
                     throw BadValue{"'" + std::string{v} + "' is not container-credentials or oidc"};
                 }
@@ -226,18 +251,18 @@ constexpr std::array k_settings{
                 if (value < std::chrono::seconds{1} || value > std::chrono::hours{12}) {
                     throw BadValue{"'" + std::string{v} + "' is out of range: CoreWeave accepts 1s to 12h"};
                 }
-                c.upstream.duration = value;
-                c.inject.duration = v;
+                c.sidecar.upstream.duration = value;
+                c.inject.mutation.duration = duration_text(value);
             }},
     Setting{"--ca-file", "CWCREDS_CA_FILE", "", "PATH",
             "CA bundle for the upstream TLS (default: the system trust store)", k_upstream,
-            [](Config& c, std::string_view v) { c.upstream.ca_file = v; }},
+            [](Config& c, std::string_view v) { c.sidecar.upstream.ca_file = v; }},
     Setting{"--connect-timeout", "CWCREDS_CONNECT_TIMEOUT", "2s", "DURATION",
             "upstream connect timeout", k_upstream,
-            [](Config& c, std::string_view v) { c.upstream.connect_timeout = positive_duration(v); }},
+            [](Config& c, std::string_view v) { c.sidecar.upstream.connect_timeout = positive_duration(v); }},
     Setting{"--exchange-timeout", "CWCREDS_EXCHANGE_TIMEOUT", "10s", "DURATION",
             "upstream total timeout per exchange", k_upstream,
-            [](Config& c, std::string_view v) { c.upstream.exchange_timeout = positive_duration(v); }},
+            [](Config& c, std::string_view v) { c.sidecar.upstream.exchange_timeout = positive_duration(v); }},
     Setting{"--listen", "CWCREDS_LISTEN", "127.0.0.1:9911", "HOST:PORT",
             "where to serve; port 0 picks a free one; non-loopback needs --allow-non-loopback", k_serve,
             apply_listen},
@@ -249,7 +274,7 @@ constexpr std::array k_settings{
             [](Config& c, std::string_view v) { c.allow_non_loopback = switch_value(v); }},
     Setting{"--client-token-file", "CWCREDS_CLIENT_TOKEN_FILE", "", "PATH",
             "callers must send this file's content as Authorization (default: the --token-file)", k_serve,
-            [](Config& c, std::string_view v) { c.client_token_file = v; }},
+            [](Config& c, std::string_view v) { c.sidecar.client_token_file = v; }},
     Setting{"--accept-token-file", "CWCREDS_ACCEPT_TOKEN_FILE", "", "PATH",
             "repeatable (env: comma-separated): callers sending this file's content as Authorization are served "
             "too, for SDKs that read AWS_CONTAINER_AUTHORIZATION_TOKEN from the environment only; typically a "
@@ -258,41 +283,41 @@ constexpr std::array k_settings{
             "also serve EC2 IMDSv2 (session tokens required, no v1) on the listener, for clients that only know "
             "instance metadata (AWS_EC2_METADATA_SERVICE_ENDPOINT); any process in the pod can then get "
             "credentials", k_serve,
-            [](Config& c, std::string_view v) { c.imds.enabled = switch_value(v); }},
+            [](Config& c, std::string_view v) { c.sidecar.imds.enabled = switch_value(v); }},
     Setting{"--imds-listen", "CWCREDS_IMDS_LISTEN", "", "HOST:PORT",
             "also serve IMDSv2, and only that, on this loopback address (e.g. 127.0.0.1:80 for SDKs that ignore "
             "the endpoint's port); implies --imds", k_serve, apply_imds_listen},
     Setting{"--region", "CWCREDS_REGION", "", "REGION",
             "with --imds: the region instance metadata reports (placement/region, instance-identity document)",
-            k_serve, [](Config& c, std::string_view v) { c.imds.region = v; }},
+            k_serve, [](Config& c, std::string_view v) { c.sidecar.imds.region = v; }},
     Setting{"--allow-unauthenticated", "CWCREDS_ALLOW_UNAUTHENTICATED", "false", "",
             "serve callers without checking Authorization (logs a warning)", k_serve,
-            [](Config& c, std::string_view v) { c.server.allow_unauthenticated = switch_value(v); }},
+            [](Config& c, std::string_view v) { c.sidecar.server.allow_unauthenticated = switch_value(v); }},
     Setting{"--refresh-fraction", "CWCREDS_REFRESH_FRACTION", "0.25", "F",
             "renew once this fraction of the lifetime has passed (0.25: served keys keep >= 75% left)", k_serve,
-            [](Config& c, std::string_view v) { c.refresh.refresh_fraction = fraction_value(v, 0.01, 0.9); }},
+            [](Config& c, std::string_view v) { c.sidecar.refresh.refresh_fraction = fraction_value(v, 0.01, 0.9); }},
     Setting{"--refresh-jitter", "CWCREDS_REFRESH_JITTER", "0.1", "F",
             "renew up to this fraction of the refresh point earlier, at random, so a fleet spreads out", k_serve,
-            [](Config& c, std::string_view v) { c.refresh.refresh_jitter = fraction_value(v, 0, 0.5); }},
+            [](Config& c, std::string_view v) { c.sidecar.refresh.refresh_jitter = fraction_value(v, 0, 0.5); }},
     Setting{"--expiry-margin", "CWCREDS_EXPIRY_MARGIN", "1m", "DURATION",
             "stop serving credentials this long before they expire (at most 10% of their lifetime)", k_serve,
-            [](Config& c, std::string_view v) { c.refresh.expiry_margin = duration_value(v); }},
+            [](Config& c, std::string_view v) { c.sidecar.refresh.expiry_margin = duration_value(v); }},
     Setting{"--retry-initial", "CWCREDS_RETRY_INITIAL", "1s", "DURATION",
             "first backoff after a failed exchange; doubles per failure, with jitter", k_serve,
-            [](Config& c, std::string_view v) { c.refresh.retry_initial = positive_duration(v); }},
+            [](Config& c, std::string_view v) { c.sidecar.refresh.retry_initial = positive_duration(v); }},
     Setting{"--retry-max", "CWCREDS_RETRY_MAX", "30s", "DURATION",
             "backoff cap; a rejected token waits 50-100% of this, at random, unless the token file rotates", k_serve,
-            [](Config& c, std::string_view v) { c.refresh.retry_max = positive_duration(v); }},
+            [](Config& c, std::string_view v) { c.sidecar.refresh.retry_max = positive_duration(v); }},
     Setting{"--startup-wait", "CWCREDS_STARTUP_WAIT", "800ms", "DURATION",
             "how long a caller waits for the first exchange before 503 (SDKs give up after 1-2s)", k_serve,
-            [](Config& c, std::string_view v) { c.server.startup_wait = duration_value(v); }},
+            [](Config& c, std::string_view v) { c.sidecar.server.startup_wait = duration_value(v); }},
     Setting{"--token-poll", "CWCREDS_TOKEN_POLL", "30s", "DURATION",
             "re-read the token file this often even without a file event", k_serve,
-            [](Config& c, std::string_view v) { c.token_poll = positive_duration(v); }},
+            [](Config& c, std::string_view v) { c.sidecar.token_poll = positive_duration(v); }},
     Setting{"--max-connections", "CWCREDS_MAX_CONNECTIONS", "1024", "N",
             "client connections open at once; at the cap the one idle longest is closed to make room, or the newcomer if none is idle", k_serve,
             [](Config& c, std::string_view v) {
-                c.server.max_connections = count_value(v, 1, 65536);
+                c.sidecar.server.max_connections = count_value(v, 1, 65536);
             }},
     Setting{"--log-format", "CWCREDS_LOG_FORMAT", "text", "FORMAT",
             "log line format: text or json", k_upstream | k_inspect | k_webhook,
@@ -309,16 +334,16 @@ constexpr std::array k_settings{
             "debug, info, warn or error", k_upstream | k_inspect | k_webhook, apply_log_level},
     Setting{"--audience", "CWCREDS_AUDIENCE", "https://coreweave.com/iam", "AUD",
             "the audience the token must carry", k_inspect,
-            [](Config& c, std::string_view v) { c.audience = non_empty(v); }},
+            [](Config& c, std::string_view v) { c.inspect.audience = non_empty(v); }},
     Setting{"--sidecar", "CWCREDS_SIDECAR", "", "URL",
             "also check the running sidecar at this URL (e.g. http://127.0.0.1:9911)", k_inspect,
-            [](Config& c, std::string_view v) { c.sidecar_url = v; }},
+            [](Config& c, std::string_view v) { c.inspect.sidecar_url = v; }},
     Setting{"--json", "CWCREDS_JSON", "false", "",
             "print the report as JSON", k_inspect,
-            [](Config& c, std::string_view v) { c.json_output = switch_value(v); }},
+            [](Config& c, std::string_view v) { c.inspect.json_output = switch_value(v); }},
     Setting{"--image", "CWCREDS_IMAGE", "cwcreds:" CWCREDS_VERSION, "IMAGE",
             "the sidecar image to inject (a pod's cwcreds.coreweave.com/image annotation wins)", k_injecting,
-            [](Config& c, std::string_view v) { c.inject.image = non_empty(v); }},
+            [](Config& c, std::string_view v) { c.inject.mutation.image = non_empty(v); }},
     Setting{"-f", "CWCREDS_INJECT_FILE", "-", "FILE",
             "Kubernetes YAML or JSON to read; - for stdin", k_inject,
             [](Config& c, std::string_view v) { c.inject.input = non_empty(v); }},
@@ -403,13 +428,13 @@ void validate(Config& config)
         return;
     }
     if (config.command == Command::inspect) {
-        const auto url = split_url(config.sidecar_url);
-        if (!config.sidecar_url.empty() && (!url || url->scheme != "http")) {
-            throw ConfigError{"--sidecar: '" + config.sidecar_url +
+        const auto url = split_url(config.inspect.sidecar_url);
+        if (!config.inspect.sidecar_url.empty() && (!url || url->scheme != "http")) {
+            throw ConfigError{"--sidecar: '" + config.inspect.sidecar_url +
                               "' is not an http:// URL (example: http://127.0.0.1:9911)"};
         }
         // The pod's token goes along as Authorization: only to this pod's own sidecar.
-        if (!config.sidecar_url.empty() && !is_loopback_host(url->host)) {
+        if (!config.inspect.sidecar_url.empty() && !is_loopback_host(url->host)) {
             throw ConfigError{"--sidecar: " + url->host +
                               " is not a loopback host; inspect sends the pod's token to it (run inspect inside "
                               "the pod, e.g. kubectl exec POD -c cwcreds -- cwcreds inspect --sidecar "
@@ -417,7 +442,7 @@ void validate(Config& config)
         }
         return;
     }
-    auto& upstream = config.upstream;
+    auto& upstream = config.sidecar.upstream;
     if (upstream.mode == ExchangeMode::oidc && upstream.org_id.empty()) {
         throw ConfigError{"--org-id: required with --exchange oidc (it is sent in the request body)"};
     }
@@ -439,16 +464,16 @@ void validate(Config& config)
     if (config.command != Command::serve) {
         return;
     }
-    if (!config.allow_non_loopback && !is_loopback_host(config.server.host)) {
-        throw ConfigError{"--listen: " + config.server.host +
+    if (!config.allow_non_loopback && !is_loopback_host(config.sidecar.server.host)) {
+        throw ConfigError{"--listen: " + config.sidecar.server.host +
                           " is not a loopback address; credentials would be served to the network "
                           "(add --allow-non-loopback if that is really wanted)"};
     }
-    if (config.client_token_file.empty()) {
-        config.client_token_file = config.token_file;
+    if (config.sidecar.client_token_file.empty()) {
+        config.sidecar.client_token_file = config.sidecar.token_file;
     }
-    if (!config.imds.listen_host.empty()) {
-        config.imds.enabled = true;  // --imds-listen implies --imds
+    if (!config.sidecar.imds.listen_host.empty()) {
+        config.sidecar.imds.enabled = true;  // --imds-listen implies --imds
     }
 }
 
@@ -471,22 +496,6 @@ std::string_view command_name(Command command)
             return "webhook";
     }
     return "serve";
-}
-
-std::string default_endpoint(ExchangeMode mode, const std::string& org_id)
-{
-    const std::string base = "https://api.coreweave.com/v1/cwobject/temporary-credentials/oidc";
-    return mode == ExchangeMode::oidc ? base : base + "/" + org_id;
-}
-
-bool is_loopback_host(std::string_view host)
-{
-    if (host == "localhost" || host == "::1") {
-        return true;
-    }
-    in_addr address{};
-    const std::string text{host};
-    return inet_pton(AF_INET, text.c_str(), &address) == 1 && (ntohl(address.s_addr) >> 24) == 127;
 }
 
 Config parse_config(Command command, std::span<const std::string> args, const EnvMap& env)

@@ -6,46 +6,36 @@
 // ConfigError once, naming the flag, and `main` turns that into exit code 2.
 #pragma once
 
-#include <filesystem>
 #include <map>
 #include <span>
-#include <stdexcept>
 #include <string>
-#include <vector>
 
 #include <spdlog/common.h>
 
+#include "common/config_error.hpp"
 #include "common/logging.hpp"
-#include "app/settings.hpp"
+#include "inject/inject_command.hpp"
+#include "sidecar/inspect/inspect_command.hpp"
+#include "sidecar/serve/serve_settings.hpp"
+#include "webhook/webhook_settings.hpp"
 
 namespace cw {
 
 enum class Command { serve, exchange, credential_process, inspect, inject, webhook };
 
+// Every subcommand's settings, as the table fills them. A flag several
+// subcommands read (--token-file, --org-id, ...) is written to each struct
+// that reads it, so each subcommand gets its own struct whole.
 struct Config {
     Command command = Command::serve;
     bool show_help = false;
-    std::filesystem::path token_file;
-    std::filesystem::path client_token_file;
-    std::vector<std::filesystem::path> accept_token_files;
-    ImdsSettings imds;
-    UpstreamSettings upstream;
-    RefreshSettings refresh;
-    ServerSettings server;
-    bool allow_non_loopback = false;
-    Millis token_poll{30'000};
-    std::string audience = "https://coreweave.com/iam";  // inspect
-    std::string sidecar_url;                             // inspect
-    bool json_output = false;                            // inspect
-    InjectSettings inject;                               // inject, webhook
-    WebhookSettings webhook;                             // webhook
+    ServeSettings sidecar;            // serve; exchange and credential-process read its token file and upstream
+    bool allow_non_loopback = false;  // serve: a check made here, before anything listens
+    InspectSettings inspect;          // inspect
+    InjectSettings inject;            // inject; webhook (its mutation)
+    WebhookSettings webhook;          // webhook
     LogFormat log_format = LogFormat::text;
     spdlog::level::level_enum log_level = spdlog::level::info;
-};
-
-class ConfigError : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
 };
 
 using EnvMap = std::map<std::string, std::string, std::less<>>;
@@ -59,10 +49,5 @@ std::string help_text(Command command);
 std::string settings_markdown(Command command);
 
 std::string_view command_name(Command command);
-
-// The CoreWeave URL for a mode, used when --endpoint is not given.
-std::string default_endpoint(ExchangeMode mode, const std::string& org_id);
-
-bool is_loopback_host(std::string_view host);
 
 }  // namespace cw

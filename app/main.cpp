@@ -98,18 +98,7 @@ int main(int argc, char** argv)
         cw::log_event(spdlog::level::warn, "core dumps could not be disabled; a crash may write secrets to disk");
     }
     try {
-        switch (command) {
-            case cw::Command::serve:
-                return cw::run_serve(config);
-            case cw::Command::inspect:
-                return cw::run_inspect(config);
-            case cw::Command::inject:
-                return cw::run_inject(config);
-            case cw::Command::webhook:
-                return cw::run_webhook(config);
-            default:
-                return cw::run_exchange(config);
-        }
+        return cw::run_command(config);
     } catch (const cw::ConfigError& error) {
         // Found while starting (an accepted token file unusable): still a configuration mistake.
         std::cerr << "cwcreds: " << error.what() << "\n";

@@ -1,4 +1,6 @@
 // `cwcreds inject`: read the manifests, mutate, write YAML to stdout.
+#include "inject/inject_command.hpp"
+
 #include <array>
 #include <cstdio>
 #include <fstream>
@@ -7,7 +9,6 @@
 #include <optional>
 
 #include "inject/manifest_injection.hpp"
-#include "app/commands.hpp"
 
 namespace cw {
 
@@ -30,43 +31,18 @@ std::optional<std::string> read_bounded(std::istream& in)
     return text;
 }
 
-std::string duration_text(Millis duration)
-{
-    const auto ms = duration.count();
-    if (ms % 3'600'000 == 0) {
-        return std::to_string(ms / 3'600'000) + "h";
-    }
-    if (ms % 60'000 == 0) {
-        return std::to_string(ms / 60'000) + "m";
-    }
-    if (ms % 1000 == 0) {
-        return std::to_string(ms / 1000) + "s";
-    }
-    return std::to_string(ms) + "ms";
-}
-
 }  // namespace
 
-InjectOptions inject_options(const Config& config)
-{
-    InjectOptions options;
-    options.image = config.inject.image;
-    options.org_id = config.upstream.org_id;
-    options.exchange = config.inject.exchange;
-    options.duration = duration_text(config.upstream.duration);
-    return options;
-}
-
-int run_inject(const Config& config)
+int run_inject(const InjectSettings& settings)
 {
     // 1. The input, from a file or stdin, bounded.
     std::optional<std::string> text;
-    if (config.inject.input == "-") {
+    if (settings.input == "-") {
         text = read_bounded(std::cin);
     } else {
-        std::ifstream file{config.inject.input, std::ios::binary};
+        std::ifstream file{settings.input, std::ios::binary};
         if (!file) {
-            std::cerr << "cwcreds inject: cannot read " << config.inject.input << "\n";
+            std::cerr << "cwcreds inject: cannot read " << settings.input << "\n";
             return 2;
         }
         text = read_bounded(file);
@@ -77,7 +53,7 @@ int run_inject(const Config& config)
     }
 
     // 2. Mutate every pod template; the first problem stops it all.
-    auto result = inject_manifests(*text, inject_options(config), config.inject.print_patch);
+    auto result = inject_manifests(*text, settings.mutation, settings.print_patch);
     if (const auto* error = std::get_if<ManifestError>(&result)) {
         std::cerr << "cwcreds inject: " << error->message << "\n";
         return 2;

@@ -48,66 +48,66 @@ unit='-L ^unit$'
 mutant fraction-ignored app/config.cpp \
   's/c\.refresh\.refresh_fraction = fraction_value(v, 0\.01, 0\.9);/(void)fraction_value(v, 0.01, 0.9);/' \
   "$refresh"
-mutant fraction-fixed-0.25 exchange/refresh_policy.cpp \
+mutant fraction-fixed-0.25 sidecar/exchange/refresh_policy.cpp \
   's/lifetime_ms \* settings\.refresh_fraction \*/lifetime_ms * 0.25 */' \
   "$refresh"
-mutant jitter-ignored exchange/refresh_policy.cpp \
+mutant jitter-ignored sidecar/exchange/refresh_policy.cpp \
   's/const double jitter = settings\.refresh_jitter \* /const double jitter = 0.0 * /' \
   "$unit" quick
 # -- Never serve expired keys -------------------------------------------------
-mutant margin-dropped exchange/refresh_policy.cpp \
+mutant margin-dropped sidecar/exchange/refresh_policy.cpp \
   's/return credentials\.end() - expiry_margin(credentials, settings);/return credentials.end();/' \
   "$refresh"
-mutant margin-not-capped exchange/refresh_policy.cpp \
+mutant margin-not-capped sidecar/exchange/refresh_policy.cpp \
   's/return std::min(settings\.expiry_margin, std::max(credentials\.lifetime(), Millis{0}) \/ 10);/return settings.expiry_margin;/' \
   "$refresh"
-mutant renewal-not-capped-before-end exchange/refresh_policy.cpp \
+mutant renewal-not-capped-before-end sidecar/exchange/refresh_policy.cpp \
   's/return std::min(due, serve_until(credentials, settings) - expiry_margin(credentials, settings));/return due;/' \
   "$unit"
 # -- Clocks: lifetime on the upstream's clock, deadlines on the monotonic one -
-mutant lifetime-on-node-clock exchange/credentials.hpp \
+mutant lifetime-on-node-clock sidecar/exchange/credentials.hpp \
   's/return std::chrono::duration_cast<Millis>(expiration - upstream_date\.value_or(obtained_at));/return std::chrono::duration_cast<Millis>(expiration - obtained_at);/' \
   "$clocks"
 mutant deadlines-on-wall-clock common/clock.cpp \
   's/^    return BootClock::now();$/    return SteadyTime{std::chrono::duration_cast<BootClock::duration>(std::chrono::system_clock::now().time_since_epoch())};/' \
   "$clocks"
-mutant wall-step-not-restated exchange/refresher.cpp \
+mutant wall-step-not-restated sidecar/exchange/refresher.cpp \
   's/if (drift < k_wall_step \&\& drift > -k_wall_step) {/if (true) {/' \
   "$unit" quick
-mutant date-second-kept exchange/credentials.hpp \
+mutant date-second-kept sidecar/exchange/credentials.hpp \
   's/return sent + lifetime() - (upstream_date ? k_date_resolution : Millis{0});/return sent + lifetime();/' \
   "$unit"
-mutant date-unbounded exchange/upstream_answer.cpp \
+mutant date-unbounded sidecar/exchange/upstream_answer.cpp \
   's/if (\*expiration - now > k_max_lifetime) {/if (false) {/' \
   "$unit" quick
-mutant short-keys-loop exchange/refresher.cpp \
+mutant short-keys-loop sidecar/exchange/refresher.cpp \
   's/!cw::servable(\*result\.credentials, m_settings, now)) {/false) {/' \
   "$unit"
 # -- Retries ------------------------------------------------------------------
-mutant backoff-not-capped exchange/backoff.cpp \
+mutant backoff-not-capped sidecar/exchange/backoff.cpp \
   's/std::min(grown, static_cast<double>(settings\.retry_max\.count()))/grown/' \
   "$unit" quick
-mutant retry-after-ignored exchange/backoff.cpp \
+mutant retry-after-ignored sidecar/exchange/backoff.cpp \
   's/delay += \*retry_after;/(void)delay;/' \
   "$unit" quick
-mutant rejected-retried-like-retryable exchange/backoff.cpp \
+mutant rejected-retried-like-retryable sidecar/exchange/backoff.cpp \
   's/if (outcome != ExchangeOutcome::rejected) {/if (true) {/' \
   "$faults"
-mutant one-exchange-per-waiting-caller exchange/refresher.cpp \
+mutant one-exchange-per-waiting-caller sidecar/exchange/refresher.cpp \
   '/^std::shared_ptr<const Served> Refresher::servable()$/,/^}/s/^    std::shared_ptr<const Served> served;$/    if (!first_attempt_done()) { step(); }\n    std::shared_ptr<const Served> served;/' \
   "$unit" quick
 # -- No secret in any output --------------------------------------------------
-mutant upstream-body-not-redacted exchange/exchange_client.cpp \
+mutant upstream-body-not-redacted sidecar/exchange/exchange_client.cpp \
   's/sanitize_excerpt(transfer\.body)/transfer.body.substr(0, 160)/' \
   "$leaks"
 # -- Callers ------------------------------------------------------------------
-mutant previous-token-refused exchange/token_source.cpp \
+mutant previous-token-refused sidecar/exchange/token_source.cpp \
   's/return current || (previous \&\& previous_unexpired);/return current;/' \
   "$unit" quick
-mutant previous-token-past-exp-accepted exchange/token_source.cpp \
+mutant previous-token-past-exp-accepted sidecar/exchange/token_source.cpp \
   's/return current || (previous \&\& previous_unexpired);/return current || previous;/' \
   "$unit"
-mutant token-reloads-not-serialised exchange/token_source.cpp \
+mutant token-reloads-not-serialised sidecar/exchange/token_source.cpp \
   's/std::unique_lock serialised{m_reload_mutex};/std::unique_lock serialised{m_reload_mutex, std::defer_lock};/; s/^    serialised\.unlock();/    if (serialised.owns_lock()) { serialised.unlock(); }/' \
   "$unit"
 mutant inspect-sends-token-anywhere app/config.cpp \
@@ -116,7 +116,7 @@ mutant inspect-sends-token-anywhere app/config.cpp \
 mutant core-dumps-allowed common/core_dumps.cpp \
   's/prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)/prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)/' \
   '-R ^integration\.test_core_dumps$'
-mutant stall-allowance-fixed exchange/refresher.cpp \
+mutant stall-allowance-fixed sidecar/exchange/refresher.cpp \
   's/return k_base + exchange_timeout;/return k_base;/' \
   "$unit"
 # -- Hostile neighbours on the serving loop ----------------------------------
@@ -138,19 +138,19 @@ mutant handler-exception-escapes common/event_http_server.cpp \
 mutant cpu-quota-ignored common/cpu_budget.cpp \
   's/usable = std::min(usable, static_cast<unsigned>(std::max(1\.0, rounded)));/(void)rounded;/' \
   "$unit"
-mutant refusal-rereads-unlimited serve/caller_auth.cpp \
+mutant refusal-rereads-unlimited sidecar/serve/caller_auth.cpp \
   's/if (source\.changed_since_read() || m_reread\[index\]\.allow(now)) {/if (true) {/' \
   "$unit"
-mutant missing-authorization-403 serve/caller_auth.cpp \
+mutant missing-authorization-403 sidecar/serve/caller_auth.cpp \
   's/^            401, "MissingAuthorization",/            403, "MissingAuthorization",/' \
   "$hostile"
-mutant no-cache-control serve/http_server.cpp \
+mutant no-cache-control sidecar/serve/http_server.cpp \
   's/return HttpResponse{200, "application\/json", served->body, {{"Cache-Control", "no-store"}}};/return HttpResponse{200, "application\/json", served->body, {}};/' \
   "$serve"
 mutant big-head-400-not-431 common/http_request.cpp \
   's/return HttpParseError{431, "request head too large"};/return HttpParseError{400, "request head too large"};/' \
   "$hostile"
-mutant startup-wait-ignored serve/http_server.cpp \
+mutant startup-wait-ignored sidecar/serve/http_server.cpp \
   's/out\.park_limit = settings\.startup_wait;/out.park_limit = Millis{0};/' \
   "$startup"
 # Judged by the unit tests only: under this mutant the integration test would

@@ -13,7 +13,7 @@
 #include <string>
 
 #include "inject/pod_mutation.hpp"
-#include "app/settings.hpp"
+#include "webhook/webhook_settings.hpp"
 #include "webhook/admission.hpp"
 #include "webhook/certificate_store.hpp"
 

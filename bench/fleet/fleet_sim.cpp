@@ -35,8 +35,9 @@
 #include "bench/fleet/upstream_model.hpp"
 #include "common/logging.hpp"
 #include "common/time_format.hpp"
-#include "exchange/refresh_policy.hpp"
-#include "exchange/refresher.hpp"
+#include "sidecar/exchange/refresh_policy.hpp"
+#include "sidecar/exchange/refresher.hpp"
+#include "sidecar/serve/metrics.hpp"
 
 namespace {
 

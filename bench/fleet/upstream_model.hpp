@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "common/clock.hpp"
-#include "exchange/exchange_client.hpp"
+#include "sidecar/exchange/exchange_client.hpp"
 
 namespace cw::fleet {
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/duration.hpp"
+#include "common/loopback.hpp"
 #include "fuzz_support.hpp"
 #include "app/config.hpp"
 
@@ -43,12 +44,12 @@ void check_config(const cw::Config& config)
         return;
     }
     if (config.command == cw::Command::inspect) {
-        FUZZ_CHECK(!config.token_file.empty());
-        FUZZ_CHECK(!config.audience.empty());
+        FUZZ_CHECK(!config.sidecar.token_file.empty());
+        FUZZ_CHECK(!config.inspect.audience.empty());
         return;
     }
-    const auto& upstream = config.upstream;
-    FUZZ_CHECK(!config.token_file.empty());
+    const auto& upstream = config.sidecar.upstream;
+    FUZZ_CHECK(!config.sidecar.token_file.empty());
     FUZZ_CHECK(!upstream.endpoint.empty());
     const bool https = upstream.endpoint.rfind("https://", 0) == 0;
     const bool http = upstream.endpoint.rfind("http://", 0) == 0;
@@ -62,16 +63,16 @@ void check_config(const cw::Config& config)
     if (config.command != cw::Command::serve) {
         return;
     }
-    FUZZ_CHECK(config.allow_non_loopback || cw::is_loopback_host(config.server.host));
-    FUZZ_CHECK(!config.client_token_file.empty());
-    FUZZ_CHECK(in_range(config.refresh.refresh_fraction, 0.01, 0.9));
-    FUZZ_CHECK(in_range(config.refresh.refresh_jitter, 0.0, 0.5));
-    FUZZ_CHECK(config.refresh.expiry_margin.count() >= 0);
-    FUZZ_CHECK(config.refresh.retry_initial.count() > 0);
-    FUZZ_CHECK(config.refresh.retry_max.count() > 0);
-    FUZZ_CHECK(config.server.startup_wait.count() >= 0);
-    FUZZ_CHECK(config.token_poll.count() > 0);
-    FUZZ_CHECK(config.server.max_connections >= 1 && config.server.max_connections <= 65536);
+    FUZZ_CHECK(config.allow_non_loopback || cw::is_loopback_host(config.sidecar.server.host));
+    FUZZ_CHECK(!config.sidecar.client_token_file.empty());
+    FUZZ_CHECK(in_range(config.sidecar.refresh.refresh_fraction, 0.01, 0.9));
+    FUZZ_CHECK(in_range(config.sidecar.refresh.refresh_jitter, 0.0, 0.5));
+    FUZZ_CHECK(config.sidecar.refresh.expiry_margin.count() >= 0);
+    FUZZ_CHECK(config.sidecar.refresh.retry_initial.count() > 0);
+    FUZZ_CHECK(config.sidecar.refresh.retry_max.count() > 0);
+    FUZZ_CHECK(config.sidecar.server.startup_wait.count() >= 0);
+    FUZZ_CHECK(config.sidecar.token_poll.count() > 0);
+    FUZZ_CHECK(config.sidecar.server.max_connections >= 1 && config.sidecar.server.max_connections <= 65536);
 }
 
 }  // namespace

@@ -8,7 +8,7 @@
 // Retry-After delay is between 0 and the documented cap of 5 minutes.
 #include "common/time_format.hpp"
 #include "fuzz_support.hpp"
-#include "exchange/exchange_client.hpp"
+#include "sidecar/exchange/exchange_client.hpp"
 
 namespace {
 

@@ -9,8 +9,8 @@
 
 #include "common/time_format.hpp"
 #include "fuzz_support.hpp"
-#include "exchange/credentials.hpp"
-#include "exchange/upstream_answer.hpp"
+#include "sidecar/exchange/credentials.hpp"
+#include "sidecar/exchange/upstream_answer.hpp"
 
 namespace {
 

@@ -489,7 +489,7 @@ test("monitoring: the PrometheusRule passes promtool and uses metrics the binary
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const source = readFileSync(path.join(repo, "serve", "metrics.cpp"), "utf8");
+  const source = readFileSync(path.join(repo, "sidecar", "serve", "metrics.cpp"), "utf8");
   for (const r of rule.spec.groups.flatMap((g) => g.rules)) {
     for (const metric of r.expr.match(/cwcreds_[a-z_]+/g)) assert.ok(source.includes(`"${metric}"`), `${r.alert}: ${metric}`);
   }

@@ -9,12 +9,12 @@ import sys
 
 unit = pathlib.Path(__file__).resolve().parent
 bad = [
-    "%s: %s" % (path.name, name)
-    for path in sorted(unit.glob("*.cpp"))
+    "%s: %s" % (path.relative_to(unit), name)
+    for path in sorted(unit.rglob("*.cpp"))
     for name in re.findall(r'TEST_CASE\("([^"]*)"', path.read_text())
     if ";" in name
 ]
 for line in bad:
     print("a ';' keeps this case from running under CTest:", line)
-print("%d case names checked in %s" % (sum(len(re.findall(r'TEST_CASE\("', p.read_text())) for p in unit.glob("*.cpp")), unit))
+print("%d case names checked in %s" % (sum(len(re.findall(r'TEST_CASE\("', p.read_text())) for p in unit.rglob("*.cpp")), unit))
 sys.exit(1 if bad else 0)

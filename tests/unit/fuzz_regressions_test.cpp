@@ -13,8 +13,8 @@
 #include "common/jwt_claims.hpp"
 #include "common/time_format.hpp"
 #include "app/config.hpp"
-#include "exchange/exchange_client.hpp"
-#include "exchange/upstream_answer.hpp"
+#include "sidecar/exchange/exchange_client.hpp"
+#include "sidecar/exchange/upstream_answer.hpp"
 
 namespace {
 

@@ -1,0 +1,136 @@
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "fake_clock.hpp"
+#include "jwt_builder.hpp"
+#include "sidecar/exchange/token_source.hpp"
+#include "temp_dir.hpp"
+
+using namespace std::chrono_literals;
+
+TEST_SUITE("sidecar::TokenSource")
+{
+    TEST_CASE("follows a kubelet rotation and keeps accepting the previous token")
+    {
+        cw::test::TempDir dir;
+        cw::test::KubeletVolume volume{dir.path() / "tokens"};
+        volume.write("token-one");
+        cw::TokenSource tokens{volume.token_path()};
+        int changes = 0;
+        tokens.set_listener([&] { ++changes; });
+
+        CHECK(tokens.reload() == cw::TokenChange::changed);
+        CHECK(tokens.current() == "token-one");
+        CHECK(tokens.available());
+        CHECK(tokens.reload() == cw::TokenChange::unchanged);
+
+        volume.write("token-two");
+        CHECK(tokens.reload() == cw::TokenChange::changed);
+        CHECK(tokens.current() == "token-two");
+        CHECK(changes == 2);
+        CHECK(tokens.accepts("token-two"));
+        CHECK(tokens.accepts("token-one"));
+        CHECK_FALSE(tokens.accepts("token-three"));
+        CHECK_FALSE(tokens.accepts(""));
+
+        volume.write("token-three");
+        tokens.reload();
+        CHECK_FALSE(tokens.accepts("token-one"));
+    }
+
+    TEST_CASE("a missing file at start is a problem to report, not a crash")
+    {
+        cw::test::TempDir dir;
+        cw::TokenSource tokens{dir.path() / "absent"};
+        CHECK(tokens.reload() == cw::TokenChange::unavailable);
+        CHECK_FALSE(tokens.current());
+        CHECK_FALSE(tokens.available());
+        CHECK(tokens.problem() == "No such file or directory");
+        CHECK_FALSE(tokens.accepts(""));
+    }
+
+    TEST_CASE("empty files and tokens with line breaks inside are refused")
+    {
+        cw::test::TempDir dir;
+        cw::TokenSource empty{dir.write("empty", "\n")};
+        CHECK(empty.reload() == cw::TokenChange::unavailable);
+        CHECK(empty.problem() == "file is empty");
+        cw::TokenSource broken{dir.write("broken", "abc\r\nInjected: header")};
+        CHECK(broken.reload() == cw::TokenChange::unavailable);
+        CHECK(broken.problem().find("line break") != std::string::npos);
+        // Not ASCII: no JWT, and it would not survive the JSON body of an oidc exchange.
+        cw::TokenSource binary{dir.write("binary", "eyJhbGciOi\xff\xfe.payload.sig")};
+        CHECK(binary.reload() == cw::TokenChange::unavailable);
+        CHECK(binary.problem().find("non-ASCII") != std::string::npos);
+    }
+
+    TEST_CASE("a file that vanishes keeps the last good token for the next exchange")
+    {
+        cw::test::TempDir dir;
+        const auto file = dir.write("token", "kept-token\n");
+        cw::TokenSource tokens{file};
+        tokens.reload();
+        std::filesystem::remove(file);
+        CHECK(tokens.reload() == cw::TokenChange::unavailable);
+        CHECK(tokens.current() == "kept-token");
+        CHECK(tokens.accepts("kept-token"));
+    }
+
+    TEST_CASE("the previous token is accepted only until its own exp")
+    {
+        cw::test::TempDir dir;
+        cw::test::KubeletVolume volume{dir.path() / "tokens"};
+        cw::test::FakeClock clock;
+        const auto exp = std::chrono::duration_cast<std::chrono::seconds>((clock.now() + 10min).time_since_epoch());
+        const std::string old_token = cw::test::jwt_with(R"({"sub":"app","exp":)" + std::to_string(exp.count()) + "}");
+        const std::string new_token = cw::test::jwt_with(R"({"sub":"app","exp":9999999999})");
+        volume.write(old_token);
+        cw::TokenSource tokens{volume.token_path(), clock};
+        tokens.reload();
+        volume.write(new_token);
+        tokens.reload();
+        clock.advance(10min - 1s);
+        CHECK(tokens.accepts(old_token));
+        clock.advance(1s);
+        CHECK_FALSE(tokens.accepts(old_token));
+        CHECK(tokens.accepts(new_token));
+    }
+
+    TEST_CASE("concurrent reloads never go back to an older token")
+    {
+        cw::test::TempDir dir;
+        cw::test::KubeletVolume volume{dir.path() / "tokens"};
+        volume.write("token-0");
+        cw::TokenSource tokens{volume.token_path()};
+        tokens.reload();
+        std::atomic<bool> done{false};
+        std::atomic<int> went_back{0};
+        std::vector<std::thread> reloaders;
+        for (int i = 0; i < 4; ++i) {
+            reloaders.emplace_back([&] {
+                int newest = 0;
+                while (!done) {
+                    tokens.reload();
+                    const int seen = std::stoi(tokens.current()->substr(6));
+                    if (seen < newest) {
+                        ++went_back;
+                    }
+                    newest = std::max(newest, seen);
+                }
+            });
+        }
+        for (int n = 1; n <= 500; ++n) {
+            volume.write("token-" + std::to_string(n));
+        }
+        done = true;
+        for (auto& thread : reloaders) {
+            thread.join();
+        }
+        tokens.reload();
+        CHECK(went_back == 0);
+        CHECK(tokens.current() == "token-500");
+    }
+}

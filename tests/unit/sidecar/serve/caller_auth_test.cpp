@@ -1,0 +1,148 @@
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <sstream>
+
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include "fake_clock.hpp"
+#include "sidecar/serve/caller_auth.hpp"
+#include "temp_dir.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string k_static = "static-caller-token-0123456789abcdef";
+
+// Log lines written while it lives, counted.
+class LogCapture {
+public:
+    LogCapture() : m_previous(spdlog::default_logger())
+    {
+        auto logger =
+            std::make_shared<spdlog::logger>("capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(m_out));
+        logger->set_pattern("%v");
+        spdlog::set_default_logger(logger);
+    }
+    ~LogCapture() { spdlog::set_default_logger(m_previous); }
+    LogCapture(const LogCapture&) = delete;
+    LogCapture& operator=(const LogCapture&) = delete;
+
+    [[nodiscard]] std::string text() const { return m_out.str(); }
+    [[nodiscard]] long lines() const
+    {
+        const std::string all = text();
+        return std::count(all.begin(), all.end(), '\n');
+    }
+
+private:
+    std::ostringstream m_out;
+    std::shared_ptr<spdlog::logger> m_previous;
+};
+
+}  // namespace
+
+TEST_SUITE("sidecar::CallerAuth")
+{
+    TEST_CASE("the pod token and an accepted token file are told apart, and anything else is refused")
+    {
+        cw::test::TempDir dir;
+        cw::test::FakeClock clock;
+        cw::TokenSource pod{dir.write("pod", "pod-token"), clock};
+        cw::TokenSource accepted{dir.write("static", k_static), clock, {.min_length = 32, .accept_previous = false}};
+        pod.reload();
+        accepted.reload();
+        cw::CallerAuth auth{pod, {&accepted}, clock};
+        CHECK(std::get<cw::CallerKind>(auth.check("pod-token")) == cw::CallerKind::pod_token);
+        CHECK(std::get<cw::CallerKind>(auth.check(k_static)) == cw::CallerKind::accepted_token);
+        CHECK(std::get<cw::CallerRefusal>(auth.check("wrong")).status == 403);
+        CHECK(std::get<cw::CallerRefusal>(auth.check(std::nullopt)).status == 401);
+    }
+
+    TEST_CASE("replacing the Secret revokes the old static token at once")
+    {
+        cw::test::TempDir dir;
+        cw::test::FakeClock clock;
+        cw::TokenSource pod{dir.write("pod", "pod-token"), clock};
+        const auto file = dir.write("static", k_static);
+        cw::TokenSource accepted{file, clock, {.min_length = 32, .accept_previous = false}};
+        pod.reload();
+        accepted.reload();
+        cw::CallerAuth auth{pod, {&accepted}, clock};
+        dir.write("static", k_static + "-rotated");
+        clock.advance(2s);
+        CHECK(std::get<cw::CallerKind>(auth.check(k_static + "-rotated")) == cw::CallerKind::accepted_token);
+        CHECK(std::get<cw::CallerRefusal>(auth.check(k_static)).status == 403);
+    }
+
+    TEST_CASE("a too-short accepted token is never accepted")
+    {
+        cw::test::TempDir dir;
+        cw::TokenSource accepted{dir.write("static", "short"), cw::real_clock(), {.min_length = 32}};
+        CHECK(accepted.reload() == cw::TokenChange::unavailable);
+        CHECK(accepted.problem() == "shorter than 32 characters");
+        CHECK_FALSE(accepted.accepts("short"));
+    }
+
+    TEST_CASE("a flood of wrong tokens re-reads each file once per second and logs one line per window")
+    {
+        cw::test::TempDir dir;
+        cw::test::FakeClock clock;
+        cw::TokenSource pod{dir.write("pod", "pod-token"), clock};
+        cw::TokenSource accepted{dir.write("static", k_static), clock, {.min_length = 32, .accept_previous = false}};
+        pod.reload();
+        accepted.reload();
+        cw::CallerAuth auth{pod, {&accepted}, clock};
+        const auto pod_reads = pod.reads();
+        const auto accepted_reads = accepted.reads();
+        LogCapture log;
+
+        // 10,000 wrong tokens spread over 20 seconds of fake time.
+        for (int i = 0; i < 10'000; ++i) {
+            CHECK(std::get<cw::CallerRefusal>(auth.check("wrong-" + std::to_string(i))).status == 403);
+            clock.advance(2ms);
+        }
+        CHECK(pod.reads() - pod_reads == 20);
+        CHECK(accepted.reads() - accepted_reads == 20);
+        CHECK(log.lines() == 2);
+        CHECK(log.text().find("suppressed_since_last=4999") != std::string::npos);
+        CHECK(log.text().find("wrong-") == std::string::npos);
+
+        // A rotation the caller saw first is picked up at once, flood or not:
+        // a changed file is re-read without waiting for the limit.
+        dir.write("pod", "pod-token-2");
+        CHECK(std::get<cw::CallerKind>(auth.check("pod-token-2")) == cw::CallerKind::pod_token);
+    }
+
+    TEST_CASE("a flood of wrong tokens does not hide a caller sending none")
+    {
+        cw::test::TempDir dir;
+        cw::test::FakeClock clock;
+        cw::TokenSource pod{dir.write("pod", "pod-token"), clock};
+        pod.reload();
+        cw::CallerAuth auth{pod, {}, clock};
+        LogCapture log;
+        for (int i = 0; i < 100; ++i) {
+            (void)auth.check("wrong");
+        }
+        (void)auth.check(std::nullopt);
+        CHECK(log.lines() == 2);
+        CHECK(log.text().find("no Authorization header") != std::string::npos);
+    }
+
+    TEST_CASE("a wall clock stepped back does not silence warnings")
+    {
+        cw::test::TempDir dir;
+        cw::test::FakeClock clock;
+        cw::TokenSource pod{dir.write("pod", "pod-token"), clock};
+        pod.reload();
+        cw::CallerAuth auth{pod, {}, clock};
+        LogCapture log;
+        (void)auth.check("wrong");
+        clock.advance(-1h);
+        (void)auth.check("wrong");
+        CHECK(log.lines() == 2);
+    }
+}
