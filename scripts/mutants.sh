@@ -46,7 +46,7 @@ unit='-L ^unit$'
 
 # -- Renewal ------------------------------------------------------------------
 mutant fraction-ignored app/config.cpp \
-  's/c\.refresh\.refresh_fraction = fraction_value(v, 0\.01, 0\.9);/(void)fraction_value(v, 0.01, 0.9);/' \
+  's/c\.sidecar\.refresh\.refresh_fraction = fraction_value(v, 0\.01, 0\.9);/(void)fraction_value(v, 0.01, 0.9);/' \
   "$refresh"
 mutant fraction-fixed-0.25 sidecar/exchange/refresh_policy.cpp \
   's/lifetime_ms \* settings\.refresh_fraction \*/lifetime_ms * 0.25 */' \
@@ -111,7 +111,7 @@ mutant token-reloads-not-serialised sidecar/exchange/token_source.cpp \
   's/std::unique_lock serialised{m_reload_mutex};/std::unique_lock serialised{m_reload_mutex, std::defer_lock};/; s/^    serialised\.unlock();/    if (serialised.owns_lock()) { serialised.unlock(); }/' \
   "$unit"
 mutant inspect-sends-token-anywhere app/config.cpp \
-  's/if (!config\.sidecar_url\.empty() \&\& !is_loopback_host(url->host)) {/if (false) {/' \
+  's/if (!config\.inspect\.sidecar_url\.empty() \&\& !is_loopback_host(url->host)) {/if (false) {/' \
   "$unit"
 mutant core-dumps-allowed common/core_dumps.cpp \
   's/prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)/prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)/' \
@@ -156,7 +156,7 @@ mutant startup-wait-ignored sidecar/serve/http_server.cpp \
 # Judged by the unit tests only: under this mutant the integration test would
 # start a sidecar listening on 0.0.0.0, and servers here stay on loopback.
 mutant non-loopback-listen-allowed app/config.cpp \
-  's/if (!config\.allow_non_loopback \&\& !is_loopback_host(config\.server\.host)) {/if (false) {/' \
+  's/if (!config\.allow_non_loopback \&\& !is_loopback_host(config\.sidecar\.server\.host)) {/if (false) {/' \
   "$unit"
 
 list_mutants() {
