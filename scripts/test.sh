@@ -7,13 +7,40 @@
 # counted as one test. The libFuzzer targets (scripts/fuzz.sh) run for a
 # bounded time each, one test per target; the mutation check runs in quick
 # mode (scripts/mutants.sh), one test; the benchmark runs once in smoke mode.
-# Ends with one summary line over all of it.
+# Ends with each stage's wall time and one summary line over all of it.
 #
 #   bash scripts/test.sh            # everything (what CI runs)
+#   bash scripts/test.sh --quick    # everyday loop: normal build, unit, layout and integration tests only
 #   CWCREDS_SANITIZERS=no bash scripts/test.sh   # the normal build only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+quick=no
+case "${1:-}" in
+  --quick) quick=yes ;;
+  "") ;;
+  *) echo "usage: bash scripts/test.sh [--quick]" >&2; exit 2 ;;
+esac
+
+# Each stage's wall time, printed at the end: where CI's minutes go.
+stage_names=()
+stage_seconds=()
+stage_started=$SECONDS
+stage_name=""
+begin_stage() {
+  end_stage
+  stage_name=$1
+  stage_started=$SECONDS
+}
+end_stage() {
+  if [[ -n "$stage_name" ]]; then
+    stage_names+=("$stage_name")
+    stage_seconds+=($((SECONDS - stage_started)))
+  fi
+  stage_name=""
+}
+
+begin_stage "install-deps"
 bash scripts/install-deps.sh
 
 jobs=$(nproc)
@@ -25,10 +52,11 @@ skipped=0
 run_suite() {
   local name=$1 dir=$2 filter=$3
   shift 3
-  echo "=== ${name}: build (${dir})"
+  begin_stage "${name}: build"
+  echo "=== ${name}: build (${dir}; about 4 minutes from scratch on 2 cores, seconds when up to date)"
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=CI -DCWCREDS_WERROR=ON "$@" >/dev/null
-  cmake --build "$dir" -j "$jobs" 2>&1 | grep -E "error|warning" || true
-  cmake --build "$dir" -j "$jobs" >/dev/null
+  build_with_progress "$dir"
+  begin_stage "${name}: test"
   echo "=== ${name}: test"
   local log="$dir/ctest.log"
   set +e
@@ -48,9 +76,53 @@ run_suite() {
   skipped=$((skipped + skips))
 }
 
+print_stage_times() {
+  echo
+  echo "=== wall time per stage"
+  local i
+  for i in "${!stage_names[@]}"; do
+    printf '  %-22s %4d s\n' "${stage_names[$i]}" "${stage_seconds[$i]}"
+  done
+  printf '  %-22s %4d s\n' "all" "$SECONDS"
+}
+
+# The build, with one line of progress every 30 s (cmake's percentage) instead
+# of minutes of silence; warnings and errors in full.
+build_with_progress() {
+  local dir=$1 log
+  log=$(mktemp)
+  set +e
+  cmake --build "$dir" -j "$jobs" >"$log" 2>&1 &
+  local pid=$! last="" next_report=$((SECONDS + 30))
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+    if ((SECONDS >= next_report)); then
+      last=$(grep -o '^\[ *[0-9]*%\]' "$log" | tail -1)
+      echo "    ... ${last:-[  0%]} after $((SECONDS - stage_started)) s"
+      next_report=$((SECONDS + 30))
+    fi
+  done
+  wait "$pid"
+  local status=$?
+  set -e
+  grep -E "error|warning" "$log" || true
+  rm -f "$log"
+  return "$status"
+}
+
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp
+
+if [[ $quick == yes ]]; then
+  run_suite "normal" build "-L unit|layout|integration"
+  end_stage
+  print_stage_times
+  echo
+  echo "total: ${passed} passed, ${failed} failed, ${skipped} skipped"
+  [[ $failed -eq 0 ]]
+  exit
+fi
 
 run_suite "normal" build ""
 # The e2e suite (label e2e) drives third-party clients for minutes against the
@@ -64,6 +136,7 @@ fi
 # bounded time (CWCREDS_FUZZ_SECONDS, default 30) plus the findings' unit
 # tests, one test each. CWCREDS_FUZZING=no skips it.
 if [[ "${CWCREDS_FUZZING:-yes}" != "no" ]]; then
+  begin_stage "fuzz"
   fuzz_log=$(mktemp)
   set +e
   bash scripts/fuzz.sh 2>&1 | tee "$fuzz_log"
@@ -79,6 +152,7 @@ fi
 # of which the suite must catch; `bash scripts/mutants.sh --all` runs every
 # one. One test. CWCREDS_MUTANTS=no skips it.
 if [[ "${CWCREDS_MUTANTS:-yes}" != "no" ]]; then
+  begin_stage "mutants"
   echo "=== mutants: quick mode (scripts/mutants.sh)"
   if bash scripts/mutants.sh; then
     passed=$((passed + 1))
@@ -89,6 +163,7 @@ fi
 
 # The benchmark in smoke mode (seconds): keeps bench/ working; no timing is
 # judged. One test.
+begin_stage "bench smoke"
 echo "=== bench: smoke run (bench/run.sh --smoke)"
 if bash bench/run.sh --smoke; then
   passed=$((passed + 1))
@@ -97,6 +172,7 @@ else
 fi
 
 # The image: built offline with podman, run against the emulator; one test.
+begin_stage "container"
 echo "=== container: build and run the image (scripts/container-test.sh)"
 if bash scripts/container-test.sh; then
   passed=$((passed + 1))
@@ -104,6 +180,8 @@ else
   failed=$((failed + 1))
 fi
 
+end_stage
+print_stage_times
 echo
 echo "total: ${passed} passed, ${failed} failed, ${skipped} skipped"
 [[ $failed -eq 0 ]]
