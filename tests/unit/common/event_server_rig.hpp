@@ -1,0 +1,265 @@
+// The rig the event server's tests share: a server on an ephemeral loopback
+// port, a blocking client, a condition awaited with a bound, and ways to run
+// the process out of descriptors or hold a loop inside a handler.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "common/event_http_server.hpp"
+
+namespace cw::test {
+
+using namespace std::chrono_literals;
+
+// A server on an ephemeral port whose handler a test sets.
+class Running {
+public:
+    explicit Running(cw::HttpHandler handler, cw::EventHttpServerOptions options = {})
+        : m_server(options, std::move(handler))
+    {
+        m_port = m_server.bind();
+        m_thread = std::thread{[this] { m_server.run(); }};
+    }
+    ~Running()
+    {
+        m_server.stop();
+        m_thread.join();
+    }
+    Running(const Running&) = delete;
+    Running& operator=(const Running&) = delete;
+
+    [[nodiscard]] int port() const { return m_port; }
+    cw::EventHttpServer& server() { return m_server; }
+
+private:
+    cw::EventHttpServer m_server;
+    int m_port = 0;
+    std::thread m_thread;
+};
+
+// A blocking client socket with a receive timeout, so a stall fails the test.
+class Client {
+public:
+    enum class Connect { now, later };
+    explicit Client(int port, Connect when = Connect::now, int receive_buffer = 0)
+        : m_fd(::socket(AF_INET, SOCK_STREAM, 0)), m_port(port)
+    {
+        timeval timeout{5, 0};
+        setsockopt(m_fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+        if (receive_buffer > 0) {
+            setsockopt(m_fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+        }
+        if (when == Connect::now) {
+            connect();
+        }
+    }
+
+    // Needs no new descriptor: the socket exists already.
+    void connect()
+    {
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_port = htons(static_cast<std::uint16_t>(m_port));
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::connect(m_fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    }
+    ~Client() { ::close(m_fd); }
+    Client(const Client&) = delete;
+    Client& operator=(const Client&) = delete;
+
+    void send(const std::string& data)
+    {
+        REQUIRE(::send(m_fd, data.data(), data.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(data.size()));
+    }
+
+    // Reads until `count` complete responses (by Content-Length) or EOF.
+    std::string receive(int count)
+    {
+        std::string data;
+        char buffer[4096];
+        while (complete_responses(data) < count) {
+            const ssize_t got = ::recv(m_fd, buffer, sizeof buffer, 0);
+            if (got <= 0) {
+                break;
+            }
+            data.append(buffer, static_cast<std::size_t>(got));
+        }
+        return data;
+    }
+
+    // True when the server has closed the connection.
+    bool closed_by_server()
+    {
+        char byte = 0;
+        return ::recv(m_fd, &byte, 1, 0) == 0;
+    }
+
+private:
+    static int complete_responses(const std::string& data)
+    {
+        int count = 0;
+        std::size_t position = 0;
+        for (;;) {
+            const auto end = data.find("\r\n\r\n", position);
+            if (end == std::string::npos) {
+                return count;
+            }
+            const auto length_at = data.find("Content-Length: ", position);
+            const auto length = std::stoul(data.substr(length_at + 16, 20));
+            if (data.size() < end + 4 + length) {
+                return count;
+            }
+            position = end + 4 + length;
+            ++count;
+        }
+    }
+
+    int m_fd;
+    int m_port;
+};
+
+// Waits for a condition the server reaches on its own; false after 5 s.
+template <typename Condition>
+bool eventually(Condition condition)
+{
+    for (int i = 0; i < 1000; ++i) {
+        if (condition()) {
+            return true;
+        }
+        std::this_thread::sleep_for(5ms);
+    }
+    return condition();
+}
+
+// Counts occurrences of `needle`.
+inline std::size_t count_of(const std::string& text, std::string_view needle)
+{
+    std::size_t count = 0;
+    for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + needle.size())) {
+        ++count;
+    }
+    return count;
+}
+
+// Lowers this process's descriptor limit and takes every descriptor left
+// under it, so the next accept4 fails with EMFILE; gives all back when done.
+class DescriptorExhaustion {
+public:
+    DescriptorExhaustion()
+    {
+        getrlimit(RLIMIT_NOFILE, &m_saved);
+        rlimit lowered = m_saved;
+        lowered.rlim_cur = std::min<rlim_t>(m_saved.rlim_cur, 256);
+        setrlimit(RLIMIT_NOFILE, &lowered);
+        for (;;) {
+            const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+            if (fd < 0) {
+                break;
+            }
+            m_taken.push_back(fd);
+        }
+    }
+    ~DescriptorExhaustion() { release(); }
+    DescriptorExhaustion(const DescriptorExhaustion&) = delete;
+    DescriptorExhaustion& operator=(const DescriptorExhaustion&) = delete;
+
+    // Frees one descriptor for the server to accept into.
+    void give_back_one()
+    {
+        REQUIRE(!m_taken.empty());
+        ::close(m_taken.back());
+        m_taken.pop_back();
+    }
+
+    void release()
+    {
+        for (const int fd : m_taken) {
+            ::close(fd);
+        }
+        m_taken.clear();
+        setrlimit(RLIMIT_NOFILE, &m_saved);
+    }
+
+private:
+    rlimit m_saved{};
+    std::vector<int> m_taken;
+};
+
+// One loop held inside a handler (GET /hold) while callers queue up behind
+// it; the holder then has half a second request pending, so it is never
+// idle. Accepts again, pausing 50 ms when out of descriptors, on release().
+class HeldLoop {
+public:
+    HeldLoop()
+        : m_released(m_release.get_future().share()),
+          m_running{[this](const cw::HttpRequestHead& request, bool) {
+                        if (request.path == "/hold") {
+                            m_holding = true;
+                            m_released.wait();
+                        }
+                        return std::optional<cw::HttpResponse>{
+                            cw::HttpResponse{200, "text/plain", request.path, {}}};
+                    },
+                    options()},
+          m_holder{m_running.port()}
+    {
+        m_holder.send("GET /hold HTTP/1.1\r\n\r\nGET /later HTTP/1.1\r\n");
+        REQUIRE(eventually([this] { return m_holding.load(); }));
+    }
+
+    ~HeldLoop() { release(); }  // a failed check must not leave the loop held at shutdown
+    HeldLoop(const HeldLoop&) = delete;
+    HeldLoop& operator=(const HeldLoop&) = delete;
+
+    [[nodiscard]] int port() const { return m_running.port(); }
+    cw::EventHttpServer& server() { return m_running.server(); }
+    void release()
+    {
+        if (!m_was_released.exchange(true)) {
+            m_release.set_value();
+        }
+    }
+    bool holder_answered() { return m_holder.receive(1).find("\r\n\r\n/hold") != std::string::npos; }
+
+private:
+    static cw::EventHttpServerOptions options()
+    {
+        cw::EventHttpServerOptions options;
+        options.threads = 1;
+        options.accept_pause = 50ms;
+        return options;
+    }
+
+    std::atomic<bool> m_holding{false};
+    std::atomic<bool> m_was_released{false};
+    std::promise<void> m_release;
+    std::shared_future<void> m_released;
+    Running m_running;
+    Client m_holder;
+};
+
+inline cw::HttpHandler echo_path()
+{
+    return [](const cw::HttpRequestHead& request, bool) {
+        return std::optional<cw::HttpResponse>{cw::HttpResponse{200, "text/plain", request.path, {}}};
+    };
+}
+
+}  // namespace cw::test
