@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # CTest entry for the `manifests` label (tests/CMakeLists.txt): installs the
 # pinned npm packages with `npm ci` (again only when package-lock.json
-# changed) and runs manifests.test.mjs with node's test runner. Needs node,
-# npm and kubectl with kustomize v5 (Components, replacements); nothing else
-# is fetched.
+# changed) and runs every *.test.mjs here (manifests.test.mjs: the rendered
+# overlays; injection.test.mjs: the component, `cwcreds inject`, the webhook)
+# with node's test runner. Needs node, npm and kubectl with kustomize v5
+# (Components, replacements); nothing else is fetched.
 set -euo pipefail
 [[ -n ${CWCREDS_BIN:-} ]] && CWCREDS_BIN=$(realpath "$CWCREDS_BIN") && export CWCREDS_BIN
 cd "$(dirname "$0")"
@@ -31,7 +32,7 @@ fi
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 set +e
-timeout 300 node --test manifests.test.mjs 2>&1 | tee "$out"
+timeout 300 node --test ./*.test.mjs 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}
 set -e
 if ((rc == 0)) && grep -qE '^# skip(ped)? [1-9]' "$out"; then
