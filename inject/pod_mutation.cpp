@@ -13,292 +13,17 @@
 #include "inject/pod_mutation.hpp"
 
 #include <algorithm>
-#include <array>
 #include <optional>
 #include <set>
-#include <stdexcept>
 #include <vector>
 
-#include "common/duration.hpp"
+#include "inject/mutation_parts.hpp"
 
 namespace cw {
 
+using namespace mutation;
+
 namespace {
-
-using json = nlohmann::json;
-
-constexpr std::string_view k_sidecar = "cwcreds";
-constexpr std::string_view k_token_volume = "cwcreds-token";
-constexpr std::string_view k_config_volume = "cwcreds-aws";
-constexpr std::string_view k_audience = "https://coreweave.com/iam";
-constexpr std::string_view k_token_path = "oidc-token";
-constexpr std::string_view k_token_dir = "/var/run/secrets/tokens";
-constexpr std::string_view k_config_dir = "/etc/cwcreds-aws";
-constexpr std::string_view k_credentials_uri = "http://127.0.0.1:9911/v1/credentials";
-constexpr std::string_view k_exchange_endpoint = "https://api.coreweave.com/v1/cwobject/temporary-credentials/oidc";
-constexpr std::string_view k_full_uri = "AWS_CONTAINER_CREDENTIALS_FULL_URI";
-constexpr std::string_view k_token_file = "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE";
-constexpr std::string_view k_config_file = "AWS_CONFIG_FILE";
-constexpr std::array<int, 2> k_sidecar_ports{9911, 9912};
-
-constexpr std::string_view k_aws_config =
-    R"(# AWS SDK / CLI configuration for CoreWeave AI Object Storage, mounted from a
-# ConfigMap and named by AWS_CONFIG_FILE (CoreWeave's "Configure S3 endpoints
-# for Pods"). Inside CKS the LOTA endpoint is the fast one; from outside use
-# https://cwobject.com. CoreWeave needs virtual-hosted addressing.
-[default]
-region = US-EAST-04A
-endpoint_url = http://cwlota.com
-s3 =
-    addressing_style = virtual
-)";
-
-// Thrown only inside pod_patch and turned into a Refusal there: deciding
-// takes many small checks, each of which can end the attempt.
-struct Refused {
-    std::string reason;
-};
-
-[[noreturn]] void refuse(std::string reason)
-{
-    throw Refused{std::move(reason)};
-}
-
-std::string pointer_token(std::string_view key)
-{
-    std::string out;
-    for (const char c : key) {
-        if (c == '~') {
-            out += "~0";
-        } else if (c == '/') {
-            out += "~1";
-        } else {
-            out += c;
-        }
-    }
-    return out;
-}
-
-const json* member(const json& object, std::string_view key)
-{
-    if (!object.is_object()) {
-        return nullptr;
-    }
-    const auto it = object.find(key);
-    return it == object.end() ? nullptr : &*it;
-}
-
-// A list the pod may leave out; anything but a list of objects is refused.
-const json& list_at(const json& object, std::string_view key, const std::string& where)
-{
-    static const json empty = json::array();
-    const json* value = member(object, key);
-    if (value == nullptr || value->is_null()) {
-        return empty;
-    }
-    if (!value->is_array() ||
-        !std::all_of(value->begin(), value->end(), [](const json& item) { return item.is_object(); })) {
-        refuse(where + "." + std::string{key} + " is not a list of objects");
-    }
-    return *value;
-}
-
-std::string string_at(const json& object, std::string_view key)
-{
-    const json* value = member(object, key);
-    return value != nullptr && value->is_string() ? value->get<std::string>() : std::string{};
-}
-
-std::string trimmed(std::string_view text)
-{
-    const auto first = text.find_first_not_of(" \t");
-    if (first == std::string_view::npos) {
-        return {};
-    }
-    return std::string{text.substr(first, text.find_last_not_of(" \t") - first + 1)};
-}
-
-std::string without_trailing_slash(std::string path)
-{
-    while (path.size() > 1 && path.back() == '/') {
-        path.pop_back();
-    }
-    return path;
-}
-
-// Everything the pod's annotations and the options settle.
-struct Settings {
-    std::string image;
-    std::string org_id;
-    std::string exchange;
-    std::string duration;
-    bool guaranteed = false;
-    std::set<std::string, std::less<>> skip;
-    bool has_aws_config_annotation = false;
-};
-
-// The org id in a CoreWeave container-credentials URL (the direct setup).
-std::optional<std::string> org_in_exchange_url(std::string_view url)
-{
-    const std::string prefix = std::string{k_exchange_endpoint} + "/";
-    if (url.substr(0, prefix.size()) != prefix) {
-        return std::nullopt;
-    }
-    std::string_view org = url.substr(prefix.size());
-    org = org.substr(0, org.find_first_of("/?#"));
-    return org.empty() ? std::nullopt : std::optional<std::string>{org};
-}
-
-bool is_exchange_url(std::string_view url)
-{
-    return url.substr(0, k_exchange_endpoint.size()) == k_exchange_endpoint &&
-           (url.size() == k_exchange_endpoint.size() || url[k_exchange_endpoint.size()] == '/' ||
-            url[k_exchange_endpoint.size()] == '?');
-}
-
-bool is_org_id(std::string_view text)
-{
-    return !text.empty() && text.size() <= 128 && std::all_of(text.begin(), text.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-               c == '.';
-    });
-}
-
-Settings settle(const json& annotations, const InjectOptions& options, const std::vector<const json*>& containers)
-{
-    const auto annotated = [&annotations](std::string_view key) -> std::optional<std::string> {
-        const json* value = member(annotations, key);
-        if (value == nullptr) {
-            return std::nullopt;
-        }
-        if (!value->is_string()) {
-            refuse("annotation " + std::string{key} + " is not a string");
-        }
-        return value->get<std::string>();
-    };
-    Settings settings;
-    settings.image = annotated(annotation::image).value_or(options.image);
-    if (settings.image.empty()) {
-        refuse("no sidecar image: set annotation " + std::string{annotation::image} + " or give --image");
-    }
-    settings.exchange = annotated(annotation::exchange).value_or(options.exchange);
-    if (settings.exchange != "container-credentials" && settings.exchange != "oidc") {
-        refuse("annotation " + std::string{annotation::exchange} + ": '" + settings.exchange +
-               "' is not container-credentials or oidc");
-    }
-    settings.duration = annotated(annotation::duration).value_or(options.duration);
-    const auto duration = parse_duration(settings.duration);
-    if (!duration || *duration < std::chrono::seconds{1} || *duration > std::chrono::hours{12}) {
-        refuse("annotation " + std::string{annotation::duration} + ": '" + settings.duration +
-               "' is not a duration from 1s to 12h (examples: 15m, 1h)");
-    }
-    settings.org_id = annotated(annotation::org_id).value_or(options.org_id);
-    if (settings.org_id.empty()) {
-        // The direct setup names the org in its URL; migrating keeps it.
-        for (const json* container : containers) {
-            for (const json& env : list_at(*container, "env", "container")) {
-                if (string_at(env, "name") == k_full_uri) {
-                    if (auto org = org_in_exchange_url(string_at(env, "value"))) {
-                        settings.org_id = *org;
-                    }
-                }
-            }
-        }
-    }
-    if (settings.org_id.empty()) {
-        refuse("no CoreWeave organization id: set annotation " + std::string{annotation::org_id} + " or give --org-id");
-    }
-    if (!is_org_id(settings.org_id)) {
-        refuse("annotation " + std::string{annotation::org_id} + ": '" + settings.org_id +
-               "' is not an organization id (letters, digits, '-', '_', '.')");
-    }
-    const std::string guaranteed = annotated(annotation::guaranteed).value_or("false");
-    if (guaranteed != "true" && guaranteed != "false") {
-        refuse("annotation " + std::string{annotation::guaranteed} + ": '" + guaranteed + "' is not true or false");
-    }
-    settings.guaranteed = guaranteed == "true";
-    const std::string skip = annotated(annotation::skip_containers).value_or("");
-    for (std::size_t start = 0; start <= skip.size();) {
-        const auto comma = std::min(skip.find(',', start), skip.size());
-        if (auto name = trimmed(std::string_view{skip}.substr(start, comma - start)); !name.empty()) {
-            settings.skip.insert(std::move(name));
-        }
-        start = comma + 1;
-    }
-    for (const auto& name : settings.skip) {
-        if (std::none_of(containers.begin(), containers.end(),
-                         [&name](const json* c) { return string_at(*c, "name") == name; })) {
-            refuse("annotation " + std::string{annotation::skip_containers} + " names container '" + name +
-                   "', which the pod does not have");
-        }
-    }
-    settings.has_aws_config_annotation = member(annotations, annotation::aws_config) != nullptr;
-    return settings;
-}
-
-json env_var(std::string_view name, std::string_view value)
-{
-    return {{"name", name}, {"value", value}};
-}
-
-json sidecar_container(const Settings& settings, std::string_view token_volume, std::string_view token_path)
-{
-    json env =
-        json::array({env_var("CWCREDS_ORG_ID", settings.org_id), env_var("CWCREDS_EXCHANGE", settings.exchange)});
-    if (settings.exchange == "oidc") {
-        env.push_back(env_var("CWCREDS_DURATION", settings.duration));
-    }
-    env.push_back(env_var("CWCREDS_PROBE_LISTEN", "0.0.0.0:9912"));
-    env.push_back(env_var("CWCREDS_TOKEN_FILE", std::string{k_token_dir} + "/" + std::string{token_path}));
-    const json probe_get = {{"path", "/readyz"}, {"port", "cwcreds-probes"}};
-    // The same container as manifests/components/cwcreds/sidecar.yaml, whose
-    // comments say why each value is what it is (a unit test compares them).
-    return {
-        {"name", k_sidecar},
-        {"image", settings.image},
-        {"imagePullPolicy", "IfNotPresent"},
-        {"restartPolicy", "Always"},
-        {"args", {"serve"}},
-        {"env", env},
-        {"ports", {{{"name", "cwcreds-probes"}, {"containerPort", 9912}, {"protocol", "TCP"}}}},
-        {"startupProbe",
-         {{"httpGet", probe_get}, {"periodSeconds", 1}, {"timeoutSeconds", 1}, {"failureThreshold", 60}}},
-        {"livenessProbe",
-         {{"httpGet", {{"path", "/healthz"}, {"port", "cwcreds-probes"}}},
-          {"periodSeconds", 10},
-          {"timeoutSeconds", 5},
-          {"failureThreshold", 6}}},
-        {"resources", settings.guaranteed ? json{{"requests", {{"cpu", "100m"}, {"memory", "64Mi"}}},
-                                                 {"limits", {{"cpu", "100m"}, {"memory", "64Mi"}}}}
-                                          : json{{"requests", {{"cpu", "10m"}, {"memory", "24Mi"}}},
-                                                 {"limits", {{"cpu", "500m"}, {"memory", "64Mi"}}}}},
-        {"securityContext",
-         {{"runAsNonRoot", true},
-          {"runAsUser", 65532},
-          {"runAsGroup", 65532},
-          {"readOnlyRootFilesystem", true},
-          {"allowPrivilegeEscalation", false},
-          {"capabilities", {{"drop", {"ALL"}}}},
-          {"seccompProfile", {{"type", "RuntimeDefault"}}}}},
-        {"volumeMounts", {{{"name", token_volume}, {"mountPath", k_token_dir}, {"readOnly", true}}}},
-    };
-}
-
-json token_volume_spec()
-{
-    return {{"name", k_token_volume},
-            {"projected",
-             {{"sources",
-               {{{"serviceAccountToken",
-                  {{"path", k_token_path}, {"audience", k_audience}, {"expirationSeconds", 3600}}}}}}}}};
-}
-
-json config_volume_spec()
-{
-    const std::string field = "metadata.annotations['" + std::string{annotation::aws_config} + "']";
-    return {{"name", k_config_volume},
-            {"downwardAPI", {{"items", {{{"path", "config"}, {"fieldRef", {{"fieldPath", field}}}}}}}}};
-}
 
 // A projected token with CoreWeave's audience already in the pod.
 struct TokenVolume {
@@ -555,7 +280,7 @@ json mutation_ops(const json& pod, const InjectOptions& options)
     //    and the marker, the last operation so a refusal above leaves none.
     json new_annotations = json::object();
     if (!settings.has_aws_config_annotation) {
-        new_annotations[std::string{annotation::aws_config}] = k_aws_config;
+        new_annotations[std::string{annotation::aws_config}] = default_aws_config();
     }
     if (!marked) {
         new_annotations[std::string{annotation::injected}] = CWCREDS_VERSION;
@@ -576,11 +301,6 @@ json mutation_ops(const json& pod, const InjectOptions& options)
 }
 
 }  // namespace
-
-std::string_view default_aws_config()
-{
-    return k_aws_config;
-}
 
 PatchResult pod_patch(const nlohmann::json& pod, const InjectOptions& options)
 {

@@ -1,0 +1,96 @@
+// The sidecar container cwcreds adds and the volumes it brings: the
+// projected token with CoreWeave's audience and the AWS config.
+#include "inject/mutation_parts.hpp"
+
+namespace cw::mutation {
+
+namespace {
+
+constexpr std::string_view k_aws_config =
+    R"(# AWS SDK / CLI configuration for CoreWeave AI Object Storage, mounted from a
+# ConfigMap and named by AWS_CONFIG_FILE (CoreWeave's "Configure S3 endpoints
+# for Pods"). Inside CKS the LOTA endpoint is the fast one; from outside use
+# https://cwobject.com. CoreWeave needs virtual-hosted addressing.
+[default]
+region = US-EAST-04A
+endpoint_url = http://cwlota.com
+s3 =
+    addressing_style = virtual
+)";
+
+}  // namespace
+
+json env_var(std::string_view name, std::string_view value)
+{
+    return {{"name", name}, {"value", value}};
+}
+
+json sidecar_container(const Settings& settings, std::string_view token_volume, std::string_view token_path)
+{
+    json env =
+        json::array({env_var("CWCREDS_ORG_ID", settings.org_id), env_var("CWCREDS_EXCHANGE", settings.exchange)});
+    if (settings.exchange == "oidc") {
+        env.push_back(env_var("CWCREDS_DURATION", settings.duration));
+    }
+    env.push_back(env_var("CWCREDS_PROBE_LISTEN", "0.0.0.0:9912"));
+    env.push_back(env_var("CWCREDS_TOKEN_FILE", std::string{k_token_dir} + "/" + std::string{token_path}));
+    const json probe_get = {{"path", "/readyz"}, {"port", "cwcreds-probes"}};
+    // The same container as manifests/components/cwcreds/sidecar.yaml, whose
+    // comments say why each value is what it is (a unit test compares them).
+    return {
+        {"name", k_sidecar},
+        {"image", settings.image},
+        {"imagePullPolicy", "IfNotPresent"},
+        {"restartPolicy", "Always"},
+        {"args", {"serve"}},
+        {"env", env},
+        {"ports", {{{"name", "cwcreds-probes"}, {"containerPort", 9912}, {"protocol", "TCP"}}}},
+        {"startupProbe",
+         {{"httpGet", probe_get}, {"periodSeconds", 1}, {"timeoutSeconds", 1}, {"failureThreshold", 60}}},
+        {"livenessProbe",
+         {{"httpGet", {{"path", "/healthz"}, {"port", "cwcreds-probes"}}},
+          {"periodSeconds", 10},
+          {"timeoutSeconds", 5},
+          {"failureThreshold", 6}}},
+        {"resources", settings.guaranteed ? json{{"requests", {{"cpu", "100m"}, {"memory", "64Mi"}}},
+                                                 {"limits", {{"cpu", "100m"}, {"memory", "64Mi"}}}}
+                                          : json{{"requests", {{"cpu", "10m"}, {"memory", "24Mi"}}},
+                                                 {"limits", {{"cpu", "500m"}, {"memory", "64Mi"}}}}},
+        {"securityContext",
+         {{"runAsNonRoot", true},
+          {"runAsUser", 65532},
+          {"runAsGroup", 65532},
+          {"readOnlyRootFilesystem", true},
+          {"allowPrivilegeEscalation", false},
+          {"capabilities", {{"drop", {"ALL"}}}},
+          {"seccompProfile", {{"type", "RuntimeDefault"}}}}},
+        {"volumeMounts", {{{"name", token_volume}, {"mountPath", k_token_dir}, {"readOnly", true}}}},
+    };
+}
+
+json token_volume_spec()
+{
+    return {{"name", k_token_volume},
+            {"projected",
+             {{"sources",
+               {{{"serviceAccountToken",
+                  {{"path", k_token_path}, {"audience", k_audience}, {"expirationSeconds", 3600}}}}}}}}};
+}
+
+json config_volume_spec()
+{
+    const std::string field = "metadata.annotations['" + std::string{annotation::aws_config} + "']";
+    return {{"name", k_config_volume},
+            {"downwardAPI", {{"items", {{{"path", "config"}, {"fieldRef", {{"fieldPath", field}}}}}}}}};
+}
+
+}  // namespace cw::mutation
+
+namespace cw {
+
+std::string_view default_aws_config()
+{
+    return mutation::k_aws_config;
+}
+
+}  // namespace cw
