@@ -106,13 +106,32 @@ void check_injected(const json& before, const cw::Injection& result, const std::
 
     std::vector<json> apps(spec.at("initContainers").begin() + 1, spec.at("initContainers").end());
     apps.insert(apps.end(), spec.at("containers").begin(), spec.at("containers").end());
+    const json& old_spec = pod_of(before).at("spec");
+    // A credentials endpoint the app set itself stays; only CoreWeave's
+    // exchange URL (the direct setup) is pointed at the sidecar.
+    const auto own_endpoint = [&old_spec](const std::string& name) -> std::string {
+        for (const char* list : {"initContainers", "containers"}) {
+            const json containers = old_spec.value(list, json::array());
+            if (const json* old = find_named(containers, name)) {
+                const std::string value = env_value(*old, "AWS_CONTAINER_CREDENTIALS_FULL_URI");
+                if (value != "<absent>" && !value.starts_with("https://api.coreweave.com/")) {
+                    return value;
+                }
+            }
+        }
+        return "";
+    };
     for (const json& c : apps) {
         const std::string name = c.at("name");
         if (skipped.contains(name)) {
             CHECK_MESSAGE(env_value(c, "AWS_CONTAINER_CREDENTIALS_FULL_URI") == "<absent>", name);
+            const json mounts = c.value("volumeMounts", json::array());
+            CHECK_MESSAGE(find_named(mounts, volume) == nullptr, name);
             continue;
         }
-        CHECK_MESSAGE(env_value(c, "AWS_CONTAINER_CREDENTIALS_FULL_URI") == "http://127.0.0.1:9911/v1/credentials",
+        const std::string own = own_endpoint(name);
+        CHECK_MESSAGE(env_value(c, "AWS_CONTAINER_CREDENTIALS_FULL_URI") ==
+                          (own.empty() ? "http://127.0.0.1:9911/v1/credentials" : own),
                       name);
         const json* mount = find_named(c.at("volumeMounts"), volume);
         REQUIRE_MESSAGE(mount != nullptr, name);
@@ -124,7 +143,6 @@ void check_injected(const json& before, const cw::Injection& result, const std::
 
     // Every env entry and mount the user had is still there, unchanged,
     // except a FULL_URI at CoreWeave's exchange endpoint.
-    const json& old_spec = pod_of(before).at("spec");
     for (const char* list : {"initContainers", "containers"}) {
         for (const json& old_container : old_spec.value(list, json::array())) {
             const json* now = find_named(spec.at(list), old_container.at("name"));
@@ -229,6 +247,24 @@ TEST_SUITE("inject::pod_mutation")
         const json before = fixture("skipped-containers.yaml");
         const auto result = injected(before);
         check_injected(before, result, {"istio-proxy", "fluent-bit"});
+    }
+
+    TEST_CASE("a skipped init container (a mesh proxy in native sidecar mode) gets nothing")
+    {
+        const json before = fixture("skipped-native-sidecar.yaml");
+        const auto result = injected(before);
+        check_injected(before, result, {"istio-proxy"});
+        const json& proxy = *find_named(pod_of(result.pod).at("spec").at("initContainers"), "istio-proxy");
+        CHECK(proxy == *find_named(pod_of(before).at("spec").at("initContainers"), "istio-proxy"));
+    }
+
+    TEST_CASE("a credentials endpoint an app set itself is not redirected to the sidecar")
+    {
+        const json before = fixture("own-credentials-endpoint.yaml");
+        const auto result = injected(before);
+        check_injected(before, result);
+        const json& other = *find_named(pod_of(result.pod).at("spec").at("containers"), "other-cloud");
+        CHECK(env_value(other, "AWS_CONTAINER_CREDENTIALS_FULL_URI") == "http://169.254.170.23/v1/credentials");
     }
 
     TEST_CASE("an app's own AWS_CONFIG_FILE stays, and guaranteed sets requests == limits")
@@ -365,8 +401,25 @@ TEST_SUITE("inject::pod_mutation")
 
     TEST_CASE("guaranteed resources are those of components/cwcreds-guaranteed")
     {
-        const std::string text = read_source_file("manifests/components/cwcreds-guaranteed/kustomization.yaml");
-        CHECK(text.find("{requests: {cpu: 100m, memory: 64Mi}, limits: {cpu: 100m, memory: 64Mi}}") !=
-              std::string::npos);
+        // The webhook's sidecar and the component's must be the same size, so
+        // a pod is Guaranteed the same way whichever route injected it.
+        const json injected_resources =
+            pod_of(injected(fixture("own-aws-config.yaml")).pod).at("spec").at("initContainers").at(0).at("resources");
+        CHECK(injected_resources.at("requests") == injected_resources.at("limits"));
+        auto component =
+            cw::parse_yaml_documents(read_source_file("manifests/components/cwcreds-guaranteed/kustomization.yaml"));
+        REQUIRE(std::holds_alternative<std::vector<json>>(component));
+        int compared = 0;
+        for (const json& patch : std::get<std::vector<json>>(component).at(0).at("patches")) {
+            auto ops = cw::parse_yaml_documents(patch.at("patch").get<std::string>());
+            REQUIRE(std::holds_alternative<std::vector<json>>(ops));
+            for (const json& op : std::get<std::vector<json>>(ops).at(0)) {
+                if (op.at("op") == "replace" && op.at("path").get<std::string>().ends_with("/resources")) {
+                    CHECK_MESSAGE(op.at("value") == injected_resources, op.at("path"));
+                    ++compared;
+                }
+            }
+        }
+        CHECK(compared == 7);  // Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Pod
     }
 }

@@ -93,6 +93,38 @@ tagged: !!str 42
         }
     }
 
+    TEST_CASE("True and TRUE are booleans as written in manifests, and written back quoted when strings")
+    {
+        const auto docs = documents("hostNetwork: True\nprivileged: TRUE\nreadOnly: False\nquiet: FALSE\n");
+        REQUIRE(docs.size() == 1);
+        CHECK(docs[0]["hostNetwork"] == true);
+        CHECK(docs[0]["privileged"] == true);
+        CHECK(docs[0]["readOnly"] == false);
+        CHECK(docs[0]["quiet"] == false);
+        // As strings they must stay strings once written and read again.
+        for (const char* word : {"True", "TRUE", "False", "FALSE"}) {
+            CHECK_MESSAGE(cw::to_yaml(json{{"v", word}}) == "v: \"" + std::string{word} + "\"\n", word);
+        }
+    }
+
+    TEST_CASE("the node budget is one for the whole stream, not one per document")
+    {
+        // Each document (a map, a list, 39 numbers: 41 nodes) is within the
+        // budget of 100 alone; the third one takes the stream past it.
+        std::string items;
+        for (int i = 0; i < 39; ++i) {
+            items += (i == 0 ? "" : ", ") + std::to_string(i);
+        }
+        std::string stream;
+        for (int document = 0; document < 3; ++document) {
+            stream += "items: [" + items + "]\n---\n";
+        }
+        const cw::YamlLimits limits{.max_nodes = 100};
+        const auto error = error_of(stream, limits);
+        CHECK(error.document == 3);
+        CHECK(error.reason == "more than 100 nodes (aliases count each time used)");
+    }
+
     TEST_CASE("bad YAML names the document it is in")
     {
         const auto error = error_of("a: 1\n---\nb: 2\n---\nc: [unclosed\n");

@@ -105,6 +105,10 @@ TEST_SUITE("webhook::admission")
         p["spec"]["containers"].push_back({{"name", "cwcreds"}, {"image", "old"}});
         const auto answer = cw::review_admission(review(p).dump(), options());
         CHECK(answer.result == cw::AdmissionResult::denied);
+        // A denial is an answered review: any other status is a webhook
+        // failure to the API server, and the user would read "failed calling
+        // webhook" instead of the reason.
+        CHECK(answer.http_status == 200);
         const json body = json::parse(answer.body);
         CHECK(body["response"]["allowed"] == false);
         CHECK(body["response"]["status"]["code"] == 403);
