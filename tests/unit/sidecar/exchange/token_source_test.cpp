@@ -1,6 +1,12 @@
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <chrono>
+#include <future>
 #include <thread>
 #include <vector>
 
@@ -132,5 +138,46 @@ TEST_SUITE("sidecar::TokenSource")
         tokens.reload();
         CHECK(went_back == 0);
         CHECK(tokens.current() == "token-500");
+    }
+    TEST_CASE("a reload that began first finishes first: a slow read never overwrites a newer token")
+    {
+        // The first reload reads a FIFO, so it stays inside its read until
+        // the test writes; meanwhile kubelet rotates to a newer token and a
+        // second reload starts. The second must wait for the first: were
+        // they to overlap, the slow one would commit last and the sidecar
+        // would go back to the older token.
+        namespace fs = std::filesystem;
+        cw::test::TempDir dir;
+        cw::test::KubeletVolume volume{dir.path() / "tokens"};
+        volume.write("token-1");
+        cw::TokenSource tokens{volume.token_path()};
+        tokens.reload();
+        const fs::path slow = dir.path() / "tokens" / "..slow";
+        fs::create_directory(slow);
+        REQUIRE(::mkfifo((slow / "oidc-token").c_str(), 0600) == 0);
+        fs::create_directory_symlink("..slow", dir.path() / "tokens" / "..data_tmp");
+        fs::rename(dir.path() / "tokens" / "..data_tmp", dir.path() / "tokens" / "..data");
+
+        std::thread first{[&tokens] { tokens.reload(); }};
+        // Opening the write end returns once the first reload has opened the
+        // FIFO: from then on it is inside its read.
+        const int writer = ::open((slow / "oidc-token").c_str(), O_WRONLY | O_CLOEXEC);
+        REQUIRE(writer >= 0);
+        volume.write("token-3");
+        std::promise<void> second_done;
+        std::thread second{[&tokens, &second_done] {
+            tokens.reload();
+            second_done.set_value();
+        }};
+        // Overlapping, the second reload would be done at once; serialised,
+        // it cannot finish before the first, so this wait runs out.
+        const bool finished_early = second_done.get_future().wait_for(1s) == std::future_status::ready;
+        const std::string older = "token-2";
+        REQUIRE(::write(writer, older.data(), older.size()) == static_cast<ssize_t>(older.size()));
+        ::close(writer);
+        first.join();
+        second.join();
+        CHECK_FALSE(finished_early);
+        CHECK(tokens.current() == "token-3");
     }
 }
