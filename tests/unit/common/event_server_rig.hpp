@@ -68,9 +68,17 @@ public:
         if (thread == 0) {
             return false;
         }
-        std::ifstream file{"/proc/self/task/" + std::to_string(thread) + "/wchan"};
+        const std::string task = "/proc/self/task/" + std::to_string(thread);
         std::string waits_in;
-        file >> waits_in;
+        std::ifstream{task + "/wchan"} >> waits_in;
+        if (waits_in.empty() || waits_in == "0") {
+            // A kernel that does not name where a task sleeps: asleep is
+            // the next best sign, a loop sleeping nowhere else for long.
+            std::string stat;
+            std::getline(std::ifstream{task + "/stat"}, stat);
+            const auto state = stat.rfind(") ");
+            return state != std::string::npos && stat.compare(state + 2, 1, "S") == 0;
+        }
         return waits_in.find("epoll") != std::string::npos || waits_in.find("ep_poll") != std::string::npos;
     }
 
