@@ -154,7 +154,7 @@ TEST_SUITE("common::EventHttpServer")
         CHECK(second.receive(1).find("\r\n\r\n/second") != std::string::npos);
     }
 
-    TEST_CASE("at the cap, with several loops, a newcomer taken by a loop with nothing idle still costs an idle connection")
+    TEST_CASE("at the cap, a newcomer handed to another loop still costs an idle connection there")
     {
         auto options = HeldLoop::default_options();
         options.threads = 2;
