@@ -28,3 +28,51 @@ mutant cpu-quota-ignored common/cpu_budget.cpp \
 mutant big-head-400-not-431 common/http_request.cpp \
   's/return HttpParseError{431, "request head too large"};/return HttpParseError{400, "request head too large"};/' \
   "$hostile"
+mutant other-loop-not-asked-to-evict common/event_admission.cpp \
+  's/^                    fuller->request_eviction();$/                    (void)fuller;/' \
+  "$unit"
+mutant handover-counted-per-loop common/event_admission.cpp \
+  's/^        if (evict_oldest_idle()) {$/        if (m_connections.size() < m_server.options.max_connections || evict_oldest_idle()) {/' \
+  "$unit"
+mutant silent-connection-kept-as-keep-alive common/event_loop.cpp \
+  's/^        const bool idle_keep_alive = connection.in.empty() \&\& connection.asked_anything;$/        const bool idle_keep_alive = connection.in.empty();/' \
+  "$unit"
+mutant port-shared-with-second-server common/event_http_server.cpp \
+  's/setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, \&on, sizeof on);/setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, \&on, sizeof on); setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, \&on, sizeof on);/' \
+  "$unit"
+mutant cpus-of-machine-not-mask common/cpu_budget.cpp \
+  's/^#include <sched.h>$/#include <sched.h>\n\n#include <thread>/; s/^    return static_cast<unsigned>(std::max(1, CPU_COUNT(\&set)));$/    return std::max(1U, std::thread::hardware_concurrency());/' \
+  "$unit"
+mutant cgroup-path-missing-no-quota common/cpu_budget.cpp \
+  's/^        return {mount};$/        return {};/' \
+  "$unit"
+mutant duration-keeps-last-part common/duration.cpp \
+  's/^        total += amount \* \*factor;$/        total = amount * *factor;/' \
+  "$unit"
+mutant utc-offset-sign-reversed common/time_format.cpp \
+  "s/return text\[pos\] == '+' ? \*instant - offset : \*instant + offset;/return text[pos] == '+' ? *instant + offset : *instant - offset;/" \
+  "$unit"
+mutant key-id-length-run-unredacted common/redact.cpp \
+  's/if (end - pos >= k_secret_run) {/if (end - pos > k_secret_run) {/' \
+  "$unit"
+mutant jwt-decoded-as-plain-base64 common/jwt_claims.cpp \
+  "s/if (c == '-') {/if (c == '+') {/; s/if (c == '_') {/if (c == '\/') {/" \
+  "$unit"
+mutant digest-compare-pointer-size common/digest.cpp \
+  's/CRYPTO_memcmp(left.data(), right.data(), left.size())/CRYPTO_memcmp(left.data(), right.data(), sizeof left.data())/' \
+  "$unit"
+mutant file-bound-per-read common/file_reader.cpp \
+  's/^        if (content.size() > max_bytes) {$/        if (static_cast<std::size_t>(got) > max_bytes) {/' \
+  "$unit"
+mutant descriptors-reserved-ignored common/descriptor_limit.cpp \
+  's/const std::uint64_t available = limit > reserved + 2 ? limit - reserved : 2;/const std::uint64_t available = limit > reserved + 2 ? limit : 2;/' \
+  "$unit"
+mutant log-value-with-space-unquoted common/logging.cpp \
+  's/return value.empty() || value.find_first_of(" \\t\\"=") != std::string_view::npos;/return value.empty() || value.find_first_of("\\t\\"=") != std::string_view::npos;/' \
+  "$unit"
+mutant loopback-by-prefix common/loopback.cpp \
+  's/^    return inet_pton(AF_INET, text.c_str(), \&address) == 1 \&\& (ntohl(address.s_addr) >> 24) == 127;$/    return inet_pton(AF_INET, text.c_str(), \&address) == 1 ? (ntohl(address.s_addr) >> 24) == 127 : text.rfind("127.", 0) == 0;/' \
+  "$unit"
+mutant sigint-not-awaited common/shutdown_signal.cpp \
+  's/^    sigaddset(\&set, SIGINT);$/    (void)0;/' \
+  "$startup"

@@ -1,6 +1,10 @@
 // The CPU budget read from fixture /proc and /sys trees.
 #include <doctest/doctest.h>
 
+#include <sched.h>
+
+#include <thread>
+
 #include "common/cpu_budget.hpp"
 #include "temp_dir.hpp"
 
@@ -31,6 +35,57 @@ public:
 private:
     cw::test::TempDir m_dir;
 };
+
+// This thread's affinity mask, as the kernel reports it.
+cpu_set_t own_mask()
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    REQUIRE(sched_getaffinity(0, sizeof set, &set) == 0);
+    return set;
+}
+
+// The mask without its highest CPU: narrower than the machine, as a cpuset
+// or taskset makes it. Needs a mask of two CPUs or more.
+cpu_set_t all_but_last(cpu_set_t set)
+{
+    for (int cpu = CPU_SETSIZE - 1; cpu >= 0; --cpu) {
+        if (CPU_ISSET(cpu, &set)) {
+            CPU_CLR(cpu, &set);
+            break;
+        }
+    }
+    return set;
+}
+
+// The mask with only its lowest CPU.
+cpu_set_t only_first(const cpu_set_t& set)
+{
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+        if (CPU_ISSET(cpu, &set)) {
+            CPU_SET(cpu, &one);
+            break;
+        }
+    }
+    return one;
+}
+
+// Runs `work` on a thread confined to `mask` (affinity is per thread, so the
+// test's own thread keeps its CPUs) and returns what it returned.
+template <typename Work>
+auto on_cpus(const cpu_set_t& mask, Work work)
+{
+    decltype(work()) result{};
+    bool confined = false;
+    std::thread{[&] {
+        confined = sched_setaffinity(0, sizeof mask, &mask) == 0;
+        result = work();
+    }}.join();
+    REQUIRE(confined);
+    return result;
+}
 
 }  // namespace
 
@@ -104,10 +159,57 @@ TEST_SUITE("common::cpu_budget")
         CHECK(tree.budget(6).usable == 6);
     }
 
+    TEST_CASE("cgroup v1 without a cgroup namespace, the path not under the mount: the quota of the mount")
+    {
+        // The node's cgroup path, while the mount shows only the container's own cgroup.
+        CgroupTree tree;
+        tree.cgroup_file("4:memory:/kubepods/pod1/abc\n3:cpu,cpuacct:/kubepods/pod1/abc\n");
+        tree.write("cpu,cpuacct/cpu.cfs_quota_us", "50000\n");
+        tree.write("cpu,cpuacct/cpu.cfs_period_us", "100000\n");
+        const auto budget = tree.budget(8);
+        REQUIRE(budget.quota_cpus);
+        CHECK(*budget.quota_cpus == doctest::Approx(0.5));
+        CHECK(budget.usable == 1);
+    }
+
+    TEST_CASE("cgroup v2, the path not under the mount: the quota of the mount")
+    {
+        CgroupTree tree;
+        tree.cgroup_file("0::/kubepods/pod1/abc\n");
+        tree.write("cpu.max", "200000 100000\n");
+        const auto budget = tree.budget(8);
+        REQUIRE(budget.quota_cpus);
+        CHECK(*budget.quota_cpus == doctest::Approx(2.0));
+        CHECK(budget.usable == 2);
+    }
+
     TEST_CASE("this process: at least one CPU, never more than its affinity mask")
     {
-        const auto budget = cw::cpu_budget();
+        // A mask narrower than the machine when it has CPUs to spare, so that
+        // counting the machine's CPUs instead of the mask's shows.
+        cpu_set_t mask = own_mask();
+        if (CPU_COUNT(&mask) >= 2) {
+            mask = all_but_last(mask);
+        }
+        const auto [budget, seen] = on_cpus(mask, [] {
+            const cpu_set_t confined = own_mask();
+            return std::pair{cw::cpu_budget(), static_cast<unsigned>(CPU_COUNT(&confined))};
+        });
+        CHECK(budget.affinity_cpus == seen);
         CHECK(budget.usable >= 1);
-        CHECK(budget.usable <= cw::affinity_cpu_count());
+        CHECK(budget.usable <= seen);
+    }
+
+    TEST_CASE("this process pinned to one CPU of several (a cpuset): one CPU to use")
+    {
+        const cpu_set_t mask = own_mask();
+        if (CPU_COUNT(&mask) < 2) {
+            MESSAGE("one CPU only: nothing to narrow");
+            return;
+        }
+        const auto budget = on_cpus(only_first(mask), [] { return cw::cpu_budget(); });
+        CHECK(budget.affinity_cpus == 1);
+        CHECK(budget.usable == 1);
+        CHECK(on_cpus(only_first(mask), [] { return cw::affinity_cpu_count(); }) == 1);
     }
 }

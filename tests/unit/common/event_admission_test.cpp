@@ -154,4 +154,47 @@ TEST_SUITE("common::EventHttpServer")
         CHECK(second.receive(1).find("\r\n\r\n/second") != std::string::npos);
     }
 
+    TEST_CASE("at the cap, a newcomer handed to another loop still costs an idle connection there")
+    {
+        auto options = HeldLoop::default_options();
+        options.threads = 2;
+        options.max_connections = 2;
+        HeldLoop held{options};  // the first loop, its one connection never idle
+        Client camper{held.port()};
+        camper.send("GET /camper HTTP/1.1\r\n\r\n");
+        REQUIRE(camper.receive(1).find("\r\n\r\n/camper") != std::string::npos);  // the second loop's
+        held.release();
+        REQUIRE(held.holder_answered());
+        REQUIRE(held.server().stats().connections == 2);
+        // The newcomer goes to the first loop, which hands it to the second.
+        REQUIRE(eventually([&] { return held.first_loop_waiting(); }));
+        Client newcomer{held.port()};
+        newcomer.send("GET /new HTTP/1.1\r\n\r\n");
+        CHECK(newcomer.receive(1).find("\r\n\r\n/new") != std::string::npos);
+        CHECK(camper.closed_by_server());
+        CHECK(held.server().stats().connections <= 2);
+        CHECK(held.server().stats().evictions == 1);
+    }
+
+    TEST_CASE("out of descriptors, a loop with nothing idle has another loop give up its idle connection")
+    {
+        auto options = HeldLoop::default_options();
+        options.threads = 2;
+        HeldLoop held{options};  // the first loop, its one connection never idle
+        Client camper{held.port()};
+        camper.send("GET /camper HTTP/1.1\r\n\r\n");
+        REQUIRE(camper.receive(1).find("\r\n\r\n/camper") != std::string::npos);  // the second loop's
+        held.release();
+        REQUIRE(held.holder_answered());
+        Client newcomer{held.port(), Client::Connect::later};
+        // The newcomer wakes the first loop only: the second never tries to
+        // accept it, so only a request from the first makes it give up its camper.
+        REQUIRE(eventually([&] { return held.first_loop_waiting(); }));
+        DescriptorExhaustion exhaustion;
+        newcomer.connect();
+        newcomer.send("GET /new HTTP/1.1\r\n\r\n");
+        CHECK(newcomer.receive(1).find("\r\n\r\n/new") != std::string::npos);
+        CHECK(camper.closed_by_server());
+        CHECK(held.server().stats().evictions == 1);
+    }
 }

@@ -1,4 +1,4 @@
-// The event server as a whole over real loopback sockets: parked requests and wake(), timeouts.
+// The event server as a whole over real loopback sockets: binding, parked requests and wake(), timeouts.
 #include <doctest/doctest.h>
 
 #include "event_server_rig.hpp"
@@ -51,6 +51,18 @@ TEST_SUITE("common::EventHttpServer")
         const std::string answer = client.receive(1);
         CHECK(answer.rfind("HTTP/1.1 503 Service Unavailable\r\n", 0) == 0);
         CHECK(answer.find(R"({"Code":"Late"})") != std::string::npos);
+    }
+
+    TEST_CASE("a second server on a port already served fails to bind instead of sharing it")
+    {
+        Running running{echo_path()};
+        cw::EventHttpServerOptions options;
+        options.port = static_cast<std::uint16_t>(running.port());
+        cw::EventHttpServer second{options, echo_path()};
+        CHECK_THROWS_AS(second.bind(), std::runtime_error);
+        Client client{running.port()};
+        client.send("GET /first HTTP/1.1\r\n\r\n");
+        CHECK(client.receive(1).find("\r\n\r\n/first") != std::string::npos);
     }
 
     TEST_CASE("a connection that never asks anything is closed after the head timeout, not the idle one")

@@ -1,6 +1,14 @@
 // The rig the event server's tests share: a server on an ephemeral loopback
 // port, a blocking client, a condition awaited with a bound, and ways to run
 // the process out of descriptors or hold a loop inside a handler.
+//
+// Which loop accepts a newcomer: the loops register on the listening socket
+// in order, and EPOLLEXCLUSIVE wakes the first registered one that sleeps in
+// epoll_wait, and no other (a loop that is busy only finds the socket
+// readable when it comes back). The first registered loop is the one the
+// thread calling run() runs. So a newcomer that arrives while that loop
+// waits is its, and one that arrives while it is held in a handler goes to
+// another loop.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -14,6 +22,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <future>
 #include <optional>
 #include <stdexcept>
@@ -35,7 +44,10 @@ public:
         : m_server(options, std::move(handler))
     {
         m_port = m_server.bind();
-        m_thread = std::thread{[this] { m_server.run(); }};
+        m_thread = std::thread{[this] {
+            m_first_loop_thread = ::gettid();
+            m_server.run();
+        }};
     }
     ~Running()
     {
@@ -48,9 +60,32 @@ public:
     [[nodiscard]] int port() const { return m_port; }
     cw::EventHttpServer& server() { return m_server; }
 
+    // True while the first loop sleeps in epoll_wait: a newcomer now is its
+    // (see the top of this file).
+    [[nodiscard]] bool first_loop_waiting() const
+    {
+        const pid_t thread = m_first_loop_thread.load();
+        if (thread == 0) {
+            return false;
+        }
+        const std::string task = "/proc/self/task/" + std::to_string(thread);
+        std::string waits_in;
+        std::ifstream{task + "/wchan"} >> waits_in;
+        if (waits_in.empty() || waits_in == "0") {
+            // A kernel that does not name where a task sleeps: asleep is
+            // the next best sign, a loop sleeping nowhere else for long.
+            std::string stat;
+            std::getline(std::ifstream{task + "/stat"}, stat);
+            const auto state = stat.rfind(") ");
+            return state != std::string::npos && stat.compare(state + 2, 1, "S") == 0;
+        }
+        return waits_in.find("epoll") != std::string::npos || waits_in.find("ep_poll") != std::string::npos;
+    }
+
 private:
     cw::EventHttpServer m_server;
     int m_port = 0;
+    std::atomic<pid_t> m_first_loop_thread{0};
     std::thread m_thread;
 };
 
@@ -205,9 +240,11 @@ private:
 // One loop held inside a handler (GET /hold) while callers queue up behind
 // it; the holder then has half a second request pending, so it is never
 // idle. Accepts again, pausing 50 ms when out of descriptors, on release().
+// With several loops, the one held is the first (see the top of this file):
+// the others accept meanwhile.
 class HeldLoop {
 public:
-    HeldLoop()
+    explicit HeldLoop(cw::EventHttpServerOptions options = default_options())
         : m_released(m_release.get_future().share()),
           m_running{[this](const cw::HttpRequestHead& request, bool) {
                         if (request.path == "/hold") {
@@ -217,9 +254,11 @@ public:
                         return std::optional<cw::HttpResponse>{
                             cw::HttpResponse{200, "text/plain", request.path, {}}};
                     },
-                    options()},
-          m_holder{m_running.port()}
+                    options},
+          m_holder{m_running.port(), Client::Connect::later}
     {
+        REQUIRE(eventually([this] { return m_running.first_loop_waiting(); }));
+        m_holder.connect();
         m_holder.send("GET /hold HTTP/1.1\r\n\r\nGET /later HTTP/1.1\r\n");
         REQUIRE(eventually([this] { return m_holding.load(); }));
     }
@@ -230,6 +269,7 @@ public:
 
     [[nodiscard]] int port() const { return m_running.port(); }
     cw::EventHttpServer& server() { return m_running.server(); }
+    [[nodiscard]] bool first_loop_waiting() const { return m_running.first_loop_waiting(); }
     void release()
     {
         if (!m_was_released.exchange(true)) {
@@ -238,8 +278,7 @@ public:
     }
     bool holder_answered() { return m_holder.receive(1).find("\r\n\r\n/hold") != std::string::npos; }
 
-private:
-    static cw::EventHttpServerOptions options()
+    static cw::EventHttpServerOptions default_options()
     {
         cw::EventHttpServerOptions options;
         options.threads = 1;
@@ -247,6 +286,7 @@ private:
         return options;
     }
 
+private:
     std::atomic<bool> m_holding{false};
     std::atomic<bool> m_was_released{false};
     std::promise<void> m_release;

@@ -35,6 +35,14 @@ TEST_SUITE("common::redact")
         CHECK(excerpt.find("<redacted>") != std::string::npos);
     }
 
+    TEST_CASE("an excerpt hides an access key id, the shortest secret-like run")
+    {
+        const std::string key_id = "CWAKIAEXAMPLE1234567";  // 20 characters
+        const std::string excerpt = cw::sanitize_excerpt("no such key " + key_id + " here");
+        CHECK(excerpt.find(key_id) == std::string::npos);
+        CHECK(excerpt == "no such key <redacted> here");
+    }
+
     TEST_CASE("an excerpt is short, printable ASCII")
     {
         const std::string excerpt = cw::sanitize_excerpt(std::string(1000, 'a') + "\r\n\x01 ok \xC3\xA9", 40);
