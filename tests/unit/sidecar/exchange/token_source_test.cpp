@@ -41,6 +41,21 @@ TEST_SUITE("sidecar::TokenSource")
         CHECK_FALSE(tokens.accepts("token-one"));
     }
 
+    TEST_CASE("a kubelet rotation looks changed even when the new file has the old one's inode, size and mtime")
+    {
+        cw::test::TempDir dir;
+        cw::test::KubeletVolume volume{dir.path() / "tokens"};
+        volume.write("token-aaaa");
+        cw::TokenSource tokens{volume.token_path()};
+        tokens.reload();
+        CHECK_FALSE(tokens.changed_since_read());
+
+        volume.write_same_stat("token-bbbb");
+        CHECK(tokens.changed_since_read());
+        CHECK(tokens.reload() == cw::TokenChange::changed);
+        CHECK_FALSE(tokens.changed_since_read());
+    }
+
     TEST_CASE("a missing file at start is a problem to report, not a crash")
     {
         cw::test::TempDir dir;

@@ -116,6 +116,23 @@ TEST_SUITE("sidecar::CallerAuth")
         CHECK(std::get<cw::CallerKind>(auth.check("pod-token-2")) == cw::CallerKind::pod_token);
     }
 
+    TEST_CASE("a rotation the caller saw first is accepted at once even when stat() cannot tell it apart")
+    {
+        cw::test::TempDir dir;
+        cw::test::KubeletVolume volume{dir.path() / "tokens"};
+        volume.write("pod-token-aaaa");
+        cw::test::FakeClock clock;
+        cw::TokenSource pod{volume.token_path(), clock};
+        pod.reload();
+        cw::CallerAuth auth{pod, {}, clock};
+        // A wrong token takes the re-read slot of this second.
+        CHECK(std::get<cw::CallerRefusal>(auth.check("wrong")).status == 403);
+
+        volume.write_same_stat("pod-token-bbbb");
+        CHECK(std::get<cw::CallerKind>(auth.check("pod-token-bbbb")) == cw::CallerKind::pod_token);
+        CHECK(std::get<cw::CallerKind>(auth.check("pod-token-aaaa")) == cw::CallerKind::pod_token);
+    }
+
     TEST_CASE("a flood of wrong tokens does not hide a caller sending none")
     {
         cw::test::TempDir dir;
