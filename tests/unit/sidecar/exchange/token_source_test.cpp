@@ -82,6 +82,21 @@ TEST_SUITE("sidecar::TokenSource")
         CHECK(binary.problem().find("non-ASCII") != std::string::npos);
     }
 
+    TEST_CASE("a token of exactly the minimum length is accepted and one character less is refused")
+    {
+        cw::test::TempDir dir;
+        const cw::TokenRules rules{.min_length = 32, .accept_previous = false};
+        // What `openssl rand -hex 16` prints: 32 characters.
+        const std::string exact = "0123456789abcdef0123456789abcdef";
+        cw::TokenSource enough{dir.write("exact", exact + "\n"), cw::real_clock(), rules};
+        CHECK(enough.reload() == cw::TokenChange::changed);
+        CHECK(enough.accepts(exact));
+        cw::TokenSource short_one{dir.write("short", exact.substr(1) + "\n"), cw::real_clock(), rules};
+        CHECK(short_one.reload() == cw::TokenChange::unavailable);
+        CHECK(short_one.problem() == "shorter than 32 characters");
+        CHECK_FALSE(short_one.accepts(exact.substr(1)));
+    }
+
     TEST_CASE("a file that vanishes keeps the last good token for the next exchange")
     {
         cw::test::TempDir dir;
