@@ -58,3 +58,21 @@ mutant token-reloads-not-serialised sidecar/exchange/token_source.cpp \
 mutant stall-allowance-fixed sidecar/exchange/refresher.cpp \
   's/return k_base + exchange_timeout;/return k_base;/' \
   "$unit"
+mutant min-length-inclusive sidecar/exchange/token_source.cpp \
+  's/} else if (text\.size() < m_rules\.min_length) {/} else if (text.size() <= m_rules.min_length) {/' \
+  "$unit"
+mutant stamp-path-unresolved sidecar/exchange/token_source.cpp \
+  's/return {resolved\.get(), static_cast<unsigned long long>(info\.st_dev),/return {file.string(), static_cast<unsigned long long>(info.st_dev),/' \
+  "$unit"
+mutant sent-at-the-answer sidecar/exchange/exchange_client.cpp \
+  's/result\.credentials->sent = sent;/result.credentials->sent = m_clock.steady_now();/' \
+  "$unit"
+mutant watch-the-file-not-its-directory sidecar/exchange/token_watcher.cpp \
+  's/const auto directory = m_sources\[i\]->file()\.parent_path();/const auto directory = m_sources[i]->file();/' \
+  "$unit"
+mutant empty-session-token-kept sidecar/exchange/credentials.cpp \
+  's/if (!credentials\.session_token\.empty()) {/if (true) {/' \
+  "$unit"
+mutant credential-process-shape-ignored sidecar/exchange/exchange_command.cpp \
+  's/if (settings\.shape == CredentialShape::credential_process) {/if (false) {/' \
+  '-R ^integration\.test_subcommands$'

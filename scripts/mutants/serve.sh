@@ -13,3 +13,24 @@ mutant no-cache-control sidecar/serve/http_server.cpp \
 mutant startup-wait-ignored sidecar/serve/http_server.cpp \
   's/out\.park_limit = settings\.startup_wait;/out.park_limit = Millis{0};/' \
   "$startup"
+mutant changed-file-waits-for-limit sidecar/serve/caller_auth.cpp \
+  's/if (source\.changed_since_read() || m_reread\[index\]\.allow(now)) {/if (m_reread[index].allow(now)) {/' \
+  "$unit"
+mutant refusal-warnings-unlimited sidecar/serve/caller_auth.cpp \
+  's/if (!m_warning\[index\]\.allow(now)) {/if (false) {/' \
+  "$unit"
+mutant imds-any-method sidecar/serve/imds.cpp \
+  's/if (request\.method != "GET" \&\& request\.method != "HEAD") {/if (false) {/' \
+  "$unit"
+mutant latency-histogram-not-cumulative sidecar/serve/metrics.cpp \
+  's/cumulative += m_latency_buckets\[i\]\.load();/cumulative = m_latency_buckets[i].load();/' \
+  "$unit"
+mutant status-key-id-unmasked sidecar/serve/status_report.cpp \
+  's/{"access_key_id", mask_access_key_id(credentials\.access_key_id)},/{"access_key_id", credentials.access_key_id},/' \
+  "$unit"
+mutant probe-listener-serves-credentials sidecar/serve/http_server.cpp \
+  's/(routes == Routes::all || (route != Route::credentials \&\& route != Route::status));/true;/' \
+  "$unit"
+mutant short-accepted-token-file-started sidecar/serve/serve_command.cpp \
+  's/if (source->reload() == TokenChange::unavailable) {/if (source->reload() == TokenChange::unavailable \&\& false) {/' \
+  '-R ^integration\.test_callers$'

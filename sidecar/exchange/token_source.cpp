@@ -1,6 +1,8 @@
 #include "sidecar/exchange/token_source.hpp"
 
 #include <algorithm>
+#include <cstdlib>
+#include <memory>
 
 #include <sys/stat.h>
 
@@ -97,12 +99,15 @@ TokenChange TokenSource::reload()
 
 TokenSource::Stamp TokenSource::stamp_of(const std::filesystem::path& file)
 {
+    // Resolved first, then stat()ed by that name: a rotation in between gives
+    // a stamp that matches no later one, which costs a read, never a miss.
+    const std::unique_ptr<char, decltype(&std::free)> resolved{::realpath(file.c_str(), nullptr), &std::free};
     struct stat info {};
-    if (::stat(file.c_str(), &info) != 0) {
+    if (!resolved || ::stat(resolved.get(), &info) != 0) {
         return {};
     }
-    return {static_cast<unsigned long long>(info.st_dev), static_cast<unsigned long long>(info.st_ino),
-            static_cast<long long>(info.st_size),
+    return {resolved.get(), static_cast<unsigned long long>(info.st_dev),
+            static_cast<unsigned long long>(info.st_ino), static_cast<long long>(info.st_size),
             static_cast<long long>(info.st_mtim.tv_sec) * 1'000'000'000LL + info.st_mtim.tv_nsec};
 }
 

@@ -59,10 +59,10 @@ public:
 
     [[nodiscard]] const std::filesystem::path& file() const { return m_file; }
 
-    // Whether the file (followed through its symlinks) looks different from
-    // when it was last read: another inode, size or modification time. One
-    // stat(), so a caller presenting an unknown token can cheaply ask whether
-    // a rotation it saw first is worth a re-read.
+    // Whether the file looks different from when it was last read: another
+    // real path (symlinks resolved), inode, size or modification time. A
+    // realpath() and a stat(), no read, so a caller presenting an unknown
+    // token can cheaply ask whether a rotation it saw first is worth a re-read.
     [[nodiscard]] bool changed_since_read() const;
 
     // How many times the file has been read, for tests and rate limits.
@@ -74,6 +74,14 @@ private:
     const TokenRules m_rules;
     std::atomic<std::uint64_t> m_reads{0};
     struct Stamp {
+        // kubelet writes each token into a new `..<timestamp>.<random>`
+        // directory, so the resolved path differs across every rotation. The
+        // rest can repeat: a filesystem may give the new file the inode
+        // number of the one deleted a rotation earlier, JWTs of one issuer
+        // have one length, and mtimes are as coarse as the filesystem's clock
+        // (a second on some), so without the path two rotations in one tick
+        // look like none and a caller's new token waits for the re-read limit.
+        std::string resolved;
         unsigned long long device = 0, inode = 0;
         long long size = -1, mtime_ns = 0;
         bool operator==(const Stamp&) const = default;

@@ -28,8 +28,10 @@ void CallerAuth::reload(std::size_t index, SystemTime now)
 {
     TokenSource& source = index == 0 ? m_pod_tokens : *m_accepted[index - 1];
     // A file that changed is read at once: changes come only as fast as
-    // kubelet or the Secret rotate. An unchanged-looking one is re-read at
-    // most once per interval, in case a rewrite kept its size and time.
+    // kubelet or the Secret rotate, and a kubelet rotation always looks
+    // changed (its resolved path is new), however fast it comes. An
+    // unchanged-looking one is re-read at most once per interval, in case a
+    // plain file was rewritten in place keeping its size and time.
     if (source.changed_since_read() || m_reread[index].allow(now)) {
         source.reload();
     }

@@ -5,8 +5,8 @@
 //
 // A refusal costs the caller nothing but could cost us a file read (the
 // caller may have read a rotated file before our watcher did) and a log
-// line, so both are limited: a flood of wrong tokens costs one stat() per
-// file and request, re-reads a file at once only when it changed and
+// line, so both are limited: a flood of wrong tokens costs a realpath() and
+// a stat() per file and request, re-reads a file at once only when it changed and
 // otherwise at most once per second, and writes one warning per reason and
 // window, carrying how many refusals it stands for. Every comparison is of SHA-256 digests in constant time;
 // no presented value is ever logged.

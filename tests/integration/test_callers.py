@@ -59,6 +59,14 @@ class AcceptedTokenFile(itest.TestCase):
                 self.assertIn("--accept-token-file", proc.stderr)
                 self.assertIn(reason, proc.stderr)
 
+    def test_a_token_of_exactly_32_characters_is_enough(self):
+        env = self.env()
+        env.write_token()
+        value = secrets.token_hex(16)  # what `openssl rand -hex 16` makes: 32 characters
+        secret = self.secret_dir(env, value + "\n")
+        sc = env.sidecar(env.args(CONTAINER, extra=["--accept-token-file", str(secret.path)]))
+        self.assertCredentials(sc.get("/v1/credentials", token=value))
+
     def test_static_token_is_served_counted_and_revoked_when_the_secret_changes(self):
         env = self.env()
         pod_token = env.write_token()

@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import sys
+import threading
 import time
 import unittest
 from pathlib import Path
@@ -132,6 +133,84 @@ class KubeletRotation(itest.TestCase):
         env.emu.wait_for_exchanges(1, timeout=WELL_BELOW_RETRY_MAX, successful=True)
         self.assertEqual(used_token(env.emu.successful_exchanges()[0]), ident(new))
         self.assertCredentials(served(sc, new))
+
+
+# The rotation storm: rotations far faster than kubelet's (every 100 ms
+# instead of every ~48 min), while busy callers each send the token the file
+# holds at that moment. A caller's token may be refused only once it is two
+# rotations old; the current and the previous one never.
+STORM_ROTATIONS = 100
+STORM_SECONDS = 10.0
+STORM_CLIENTS = 16
+STORM_REQUESTS_PER_CLIENT = 20_000   # a bound; the storm's end stops them first
+STORM_TIME_LIMIT = 60                # a bound for a stalled sidecar, not a measurement
+
+
+class RotationStorm(itest.TestCase):
+    def test_callers_with_the_current_or_previous_token_are_never_refused_during_a_storm(self):
+        env = self.env()
+        tokens = [env.mint() for _ in range(STORM_ROTATIONS + 1)]
+        env.tokdir.write(tokens[0])
+        sc = env.sidecar(env.args(log_level="info"))
+        self.assertCredentials(sc.get("/v1/credentials", token=tokens[0]))
+
+        generation_of = {token: n for n, token in enumerate(tokens)}
+        published = [0]         # the generation the file holds; written by the rotator only
+        storm_over = threading.Event()
+        lock = threading.Lock()
+        counts = {"requests": 0, "ok": 0, "refused_fresh": 0, "refused_stale": 0, "other": 0}
+
+        def rotator():
+            started = time.monotonic()
+            for n in range(1, STORM_ROTATIONS + 1):
+                # Paced, not awaited: the rotations are the load.
+                storm_over.wait(max(0.0, started + n * STORM_SECONDS / STORM_ROTATIONS - time.monotonic()))
+                env.tokdir.write(tokens[n])
+                published[0] = n
+            storm_over.set()
+
+        def client():
+            deadline = time.monotonic() + STORM_TIME_LIMIT
+            mine = dict.fromkeys(counts, 0)
+            for _ in range(STORM_REQUESTS_PER_CLIENT):
+                if storm_over.is_set() or time.monotonic() > deadline:
+                    break
+                try:
+                    token = env.tokdir.path.read_text()
+                except FileNotFoundError:
+                    continue  # the path was resolved through a directory deleted meanwhile
+                status = sc.get("/v1/credentials", token=token).status
+                # How many rotations old the token was when the answer came.
+                age = published[0] - generation_of[token]
+                mine["requests"] += 1
+                if status == 200:
+                    mine["ok"] += 1
+                elif status == 403:
+                    mine["refused_fresh" if age <= 1 else "refused_stale"] += 1
+                else:
+                    mine["other"] += 1
+            with lock:
+                for key, value in mine.items():
+                    counts[key] += value
+
+        clients = [threading.Thread(target=client, daemon=True) for _ in range(STORM_CLIENTS)]
+        rotation = threading.Thread(target=rotator, daemon=True)
+        for thread in clients:
+            thread.start()
+        rotation.start()
+        rotation.join(STORM_TIME_LIMIT)
+        storm_over.set()
+        for thread in clients:
+            thread.join(STORM_TIME_LIMIT)
+        self.assertFalse(rotation.is_alive() or any(t.is_alive() for t in clients), "the storm did not end")
+
+        print("rotation storm: %(requests)d requests, %(ok)d ok, %(refused_fresh)d current/previous refused, "
+              "%(refused_stale)d older refused, %(other)d other" % counts, file=sys.stderr)
+        self.assertEqual(published[0], STORM_ROTATIONS)
+        self.assertGreater(counts["requests"], 0)
+        self.assertEqual(counts["refused_fresh"], 0, "callers with the current or previous token were refused")
+        self.assertEqual(counts["other"], 0, "answers other than 200 and 403")
+        self.assertIsNone(sc.returncode, "the sidecar exited:\n" + sc.log_text())
 
 
 class PlainFileRotation(itest.TestCase):

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/time_format.hpp"
+#include "fake_clock.hpp"
 #include "sidecar/exchange/exchange_client.hpp"
 
 using namespace std::chrono_literals;
@@ -111,6 +112,23 @@ TEST_SUITE("sidecar::ExchangeClient")
         CHECK(result.credentials->expiration == cw::parse_rfc3339("2026-03-14T21:59:43Z"));
         CHECK(result.credentials->lifetime() == 15min);  // on the upstream's clock, though ours reads months later
         CHECK(result.server_date == cw::parse_rfc3339("2026-03-14T21:44:43Z"));
+    }
+
+    TEST_CASE("a key's end is counted from when the request was sent, not from a slow answer")
+    {
+        LocalUpstream upstream;
+        cw::test::FakeClock clock;
+        upstream.server().Get("/exchange", [&](const httplib::Request&, httplib::Response& res) {
+            clock.advance(40s);  // the upstream takes its time; the key's life runs meanwhile
+            res.set_header("Date", "Sat, 14 Mar 2026 21:44:43 GMT");
+            res.set_content(container_answer("2026-03-14T21:59:43Z"), "application/json");
+        });
+        const cw::SteadyTime sent = clock.steady_now();
+        const auto result = cw::make_exchange_client(upstream.settings(), clock)->exchange(k_token);
+        REQUIRE(result.outcome == cw::ExchangeOutcome::ok);
+        CHECK(result.latency == 40s);
+        // 15 minutes from the request, less the Date header's second.
+        CHECK(result.credentials->end() == sent + 15min - 1s);
     }
 
     TEST_CASE("oidc mode POSTs JSON with duration, org id and token, and no Authorization")

@@ -47,6 +47,21 @@ TEST_SUITE("sidecar::TokenSource")
         CHECK_FALSE(tokens.accepts("token-one"));
     }
 
+    TEST_CASE("a kubelet rotation looks changed even when the new file has the old one's inode, size and mtime")
+    {
+        cw::test::TempDir dir;
+        cw::test::KubeletVolume volume{dir.path() / "tokens"};
+        volume.write("token-aaaa");
+        cw::TokenSource tokens{volume.token_path()};
+        tokens.reload();
+        CHECK_FALSE(tokens.changed_since_read());
+
+        volume.write_same_stat("token-bbbb");
+        CHECK(tokens.changed_since_read());
+        CHECK(tokens.reload() == cw::TokenChange::changed);
+        CHECK_FALSE(tokens.changed_since_read());
+    }
+
     TEST_CASE("a missing file at start is a problem to report, not a crash")
     {
         cw::test::TempDir dir;
@@ -71,6 +86,21 @@ TEST_SUITE("sidecar::TokenSource")
         cw::TokenSource binary{dir.write("binary", "eyJhbGciOi\xff\xfe.payload.sig")};
         CHECK(binary.reload() == cw::TokenChange::unavailable);
         CHECK(binary.problem().find("non-ASCII") != std::string::npos);
+    }
+
+    TEST_CASE("a token of exactly the minimum length is accepted and one character less is refused")
+    {
+        cw::test::TempDir dir;
+        const cw::TokenRules rules{.min_length = 32, .accept_previous = false};
+        // What `openssl rand -hex 16` prints: 32 characters.
+        const std::string exact = "0123456789abcdef0123456789abcdef";
+        cw::TokenSource enough{dir.write("exact", exact + "\n"), cw::real_clock(), rules};
+        CHECK(enough.reload() == cw::TokenChange::changed);
+        CHECK(enough.accepts(exact));
+        cw::TokenSource short_one{dir.write("short", exact.substr(1) + "\n"), cw::real_clock(), rules};
+        CHECK(short_one.reload() == cw::TokenChange::unavailable);
+        CHECK(short_one.problem() == "shorter than 32 characters");
+        CHECK_FALSE(short_one.accepts(exact.substr(1)));
     }
 
     TEST_CASE("a file that vanishes keeps the last good token for the next exchange")

@@ -110,10 +110,38 @@ TEST_SUITE("sidecar::CallerAuth")
         CHECK(log.text().find("suppressed_since_last=4999") != std::string::npos);
         CHECK(log.text().find("wrong-") == std::string::npos);
 
-        // A rotation the caller saw first is picked up at once, flood or not:
-        // a changed file is re-read without waiting for the limit.
+        // The fake clock now stands on the next slot: one more wrong token
+        // takes it, and from then on the limit holds every re-read...
+        CHECK(std::get<cw::CallerRefusal>(auth.check("wrong-again")).status == 403);
+        const auto held_reads = pod.reads();
+        CHECK(std::get<cw::CallerRefusal>(auth.check("wrong-again")).status == 403);
+        CHECK(pod.reads() == held_reads);
+
+        // ...except for a file that changed: a rotation the caller saw first
+        // is picked up at once, in the same instant, flood or not.
         dir.write("pod", "pod-token-2");
-        CHECK(std::get<cw::CallerKind>(auth.check("pod-token-2")) == cw::CallerKind::pod_token);
+        const auto verdict = auth.check("pod-token-2");
+        REQUIRE(std::holds_alternative<cw::CallerKind>(verdict));
+        CHECK(std::get<cw::CallerKind>(verdict) == cw::CallerKind::pod_token);
+    }
+
+    TEST_CASE("a rotation the caller saw first is accepted at once even when stat() cannot tell it apart")
+    {
+        cw::test::TempDir dir;
+        cw::test::KubeletVolume volume{dir.path() / "tokens"};
+        volume.write("pod-token-aaaa");
+        cw::test::FakeClock clock;
+        cw::TokenSource pod{volume.token_path(), clock};
+        pod.reload();
+        cw::CallerAuth auth{pod, {}, clock};
+        // A wrong token takes the re-read slot of this second.
+        CHECK(std::get<cw::CallerRefusal>(auth.check("wrong")).status == 403);
+
+        volume.write_same_stat("pod-token-bbbb");
+        const auto verdict = auth.check("pod-token-bbbb");
+        REQUIRE(std::holds_alternative<cw::CallerKind>(verdict));
+        CHECK(std::get<cw::CallerKind>(verdict) == cw::CallerKind::pod_token);
+        CHECK(std::get<cw::CallerKind>(auth.check("pod-token-aaaa")) == cw::CallerKind::pod_token);
     }
 
     TEST_CASE("a flood of wrong tokens does not hide a caller sending none")

@@ -91,6 +91,24 @@ TEST_SUITE("sidecar::imds")
         CHECK(nlohmann::json::parse(creds.response.body)["Token"] == "session-token-value");
     }
 
+    TEST_CASE("with a valid session, methods other than GET and HEAD get 405 and no credentials")
+    {
+        Rig rig;
+        const std::string token = rig.session();
+        for (const std::string method : {"POST", "PUT", "DELETE", "PATCH"}) {
+            CAPTURE(method);
+            const auto answer =
+                rig.answer(request(method, "/latest/meta-data/iam/security-credentials/e2e-app",
+                                   {{"x-aws-ec2-metadata-token", token}}));
+            CHECK(answer.response.status == 405);
+            CHECK(answer.response.body.find("SecretAccessKey") == std::string::npos);
+            CHECK_FALSE(answer.credentials_served);
+        }
+        CHECK(rig.answer(request("HEAD", "/latest/meta-data/iam/security-credentials/e2e-app",
+                                 {{"x-aws-ec2-metadata-token", token}}))
+                  .response.status == 200);
+    }
+
     TEST_CASE("refusals: bad TTL 400, X-Forwarded-For 403, GET of the token path 405, no or bad session 401")
     {
         Rig rig;
