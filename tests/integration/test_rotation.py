@@ -4,6 +4,7 @@ exchange, exchanges at once when the old token had been rejected, and accepts
 callers presenting either the previous or the new token."""
 
 import base64
+import hashlib
 import json
 import os
 import sys
@@ -146,6 +147,11 @@ STORM_REQUESTS_PER_CLIENT = 20_000   # a bound; the storm's end stops them first
 STORM_TIME_LIMIT = 60                # a bound for a stalled sidecar, not a measurement
 
 
+def fingerprint(token):
+    """What the sidecar logs for a token (sha256: and 12 hex digits): safe to print."""
+    return "sha256:" + hashlib.sha256(token.encode()).hexdigest()[:12]
+
+
 class RotationStorm(itest.TestCase):
     def test_callers_with_the_current_or_previous_token_are_never_refused_during_a_storm(self):
         env = self.env()
@@ -155,18 +161,24 @@ class RotationStorm(itest.TestCase):
         self.assertCredentials(sc.get("/v1/credentials", token=tokens[0]))
 
         generation_of = {token: n for n, token in enumerate(tokens)}
-        published = [0]         # the generation the file holds; written by the rotator only
+        # Written by the rotator only. A refusal is judged against `begun`,
+        # the newest generation the sidecar could have seen by then: judged
+        # against the finished writes, a token the file had already replaced
+        # would pass for the previous one while the rotator was between the
+        # write and the count.
+        begun = [0]
         storm_over = threading.Event()
         lock = threading.Lock()
         counts = {"requests": 0, "ok": 0, "refused_fresh": 0, "refused_stale": 0, "other": 0}
+        refusals = []           # (generation presented, newest generation begun), fresh refusals only
 
         def rotator():
             started = time.monotonic()
             for n in range(1, STORM_ROTATIONS + 1):
                 # Paced, not awaited: the rotations are the load.
                 storm_over.wait(max(0.0, started + n * STORM_SECONDS / STORM_ROTATIONS - time.monotonic()))
+                begun[0] = n
                 env.tokdir.write(tokens[n])
-                published[0] = n
             storm_over.set()
 
         def client():
@@ -180,13 +192,18 @@ class RotationStorm(itest.TestCase):
                 except FileNotFoundError:
                     continue  # the path was resolved through a directory deleted meanwhile
                 status = sc.get("/v1/credentials", token=token).status
-                # How many rotations old the token was when the answer came.
-                age = published[0] - generation_of[token]
+                # How many rotations old the token was, at most, when the answer came.
+                newest = begun[0]
+                age = newest - generation_of[token]
                 mine["requests"] += 1
                 if status == 200:
                     mine["ok"] += 1
+                elif status == 403 and age > 1:
+                    mine["refused_stale"] += 1
                 elif status == 403:
-                    mine["refused_fresh" if age <= 1 else "refused_stale"] += 1
+                    mine["refused_fresh"] += 1
+                    with lock:
+                        refusals.append((generation_of[token], newest))
                 else:
                     mine["other"] += 1
             with lock:
@@ -206,11 +223,29 @@ class RotationStorm(itest.TestCase):
 
         print("rotation storm: %(requests)d requests, %(ok)d ok, %(refused_fresh)d current/previous refused, "
               "%(refused_stale)d older refused, %(other)d other" % counts, file=sys.stderr)
-        self.assertEqual(published[0], STORM_ROTATIONS)
+        self.assertEqual(begun[0], STORM_ROTATIONS)
         self.assertGreater(counts["requests"], 0)
-        self.assertEqual(counts["refused_fresh"], 0, "callers with the current or previous token were refused")
+        self.assertEqual(counts["refused_fresh"], 0,
+                         "callers with the current or previous token were refused:\n"
+                         + self._refusal_report(sc, tokens, refusals))
         self.assertEqual(counts["other"], 0, "answers other than 200 and 403")
         self.assertIsNone(sc.returncode, "the sidecar exited:\n" + sc.log_text())
+
+    @staticmethod
+    def _refusal_report(sc, tokens, refusals):
+        """For each refused generation: its fingerprint, the rotator's position
+        when refused, and whether the sidecar's log shows it ever read it
+        (tokens themselves are never printed)."""
+        log = sc.log_text()
+        lines = []
+        for generation in sorted({g for g, _ in refusals}):
+            newest = sorted({n for g, n in refusals if g == generation})
+            mark = fingerprint(tokens[generation])
+            read = "read by the sidecar" if mark in log else "never read by the sidecar"
+            lines.append("  generation %d (%s): %d refusals, rotations begun then %s; %s"
+                         % (generation, mark, sum(1 for g, _ in refusals if g == generation),
+                            ",".join(map(str, newest)), read))
+        return "\n".join(lines)
 
 
 class PlainFileRotation(itest.TestCase):
