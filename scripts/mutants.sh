@@ -42,9 +42,6 @@ mutant() {
 }
 
 # Integration test selections (one CTest test per file).
-refresh='-R ^integration\.test_refresh$'
-faults='-R ^integration\.test_upstream_faults$'
-leaks='-R ^integration\.test_no_secret_leaks$'
 hostile='-R ^integration\.test_hostile_clients$'
 serve='-R ^integration\.test_serve$'
 startup='-R ^integration\.test_startup_shutdown$'
@@ -119,13 +116,24 @@ git -C "$repo" ls-files -z --cached --others --exclude-standard | while IFS= rea
 done
 
 jobs=$(nproc)
+# build_copy LOG TARGET...: only what the selected tests run (the unit tests
+# or the binary), not the benchmark's simulator.
 build_copy() {
-  cmake --build "$build" -j "$jobs" >"$1" 2>&1
+  local log=$1
+  shift
+  cmake --build "$build" -j "$jobs" --target "$@" >"$log" 2>&1
+}
+# The target a selection's tests run.
+target_of() {
+  case $1 in
+    *integration*) echo cwcreds ;;
+    *) echo unit_tests ;;
+  esac
 }
 echo "mutants: building the copy (-O0, $build)"
 cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Mutants -DCMAKE_CXX_FLAGS_MUTANTS=-O0 \
   -DCWCREDS_WERROR=OFF >"$logs/configure.log" 2>&1 || { cat "$logs/configure.log"; exit 1; }
-if ! build_copy "$logs/build.log"; then
+if ! build_copy "$logs/build.log" cwcreds unit_tests; then
   tail -30 "$logs/build.log"
   echo "mutants: the unmutated copy does not build" >&2
   exit 1
@@ -164,7 +172,7 @@ for i in "${chosen[@]}"; do
   if cmp -s "$repo/$file" "$src/$file"; then
     result="broken (the edit no longer applies to $file)"
     broken=$((broken + 1))
-  elif ! build_copy "$logs/$name.log"; then
+  elif ! build_copy "$logs/$name.log" "$(target_of "$sel")"; then
     result="broken (does not compile; $logs/$name.log)"
     broken=$((broken + 1))
   elif run_selection "$logs/$name.log" "$sel"; then
@@ -187,7 +195,7 @@ for i in "${chosen[@]}"; do
   printf 'mutant %-34s %s  [%ss, ctest %s]\n' "$name" "$result" "$((SECONDS - t0))" "$sel"
 done
 # Leave the copy built as the real tree is, for the next run.
-build_copy "$logs/build.log" || true
+build_copy "$logs/build.log" cwcreds unit_tests || true
 
 echo "mutants: ${caught} caught, ${survived} survived, ${broken} broken (${#chosen[@]} run, $((SECONDS - started))s)"
 [[ $survived -eq 0 && $broken -eq 0 ]]

@@ -3,7 +3,7 @@
 
 mutant fraction-ignored app/config.cpp \
   's/c\.sidecar\.refresh\.refresh_fraction = fraction_value(v, 0\.01, 0\.9);/(void)fraction_value(v, 0.01, 0.9);/' \
-  "$refresh"
+  "$unit"
 mutant inspect-sends-token-anywhere app/config.cpp \
   's/if (!config\.inspect\.sidecar_url\.empty() \&\& !is_loopback_host(url->host)) {/if (false) {/' \
   "$unit"

@@ -3,22 +3,22 @@
 
 mutant fraction-fixed-0.25 sidecar/exchange/refresh_policy.cpp \
   's/lifetime_ms \* settings\.refresh_fraction \*/lifetime_ms * 0.25 */' \
-  "$refresh"
+  "$unit"
 mutant jitter-ignored sidecar/exchange/refresh_policy.cpp \
   's/const double jitter = settings\.refresh_jitter \* /const double jitter = 0.0 * /' \
   "$unit"
 mutant margin-dropped sidecar/exchange/refresh_policy.cpp \
   's/return credentials\.end() - expiry_margin(credentials, settings);/return credentials.end();/' \
-  "$refresh"
+  "$unit"
 mutant margin-not-capped sidecar/exchange/refresh_policy.cpp \
   's/return std::min(settings\.expiry_margin, std::max(credentials\.lifetime(), Millis{0}) \/ 10);/return settings.expiry_margin;/' \
-  "$refresh"
+  "$unit"
 mutant renewal-not-capped-before-end sidecar/exchange/refresh_policy.cpp \
   's/return std::min(due, serve_until(credentials, settings) - expiry_margin(credentials, settings));/return due;/' \
   "$unit"
 mutant lifetime-on-node-clock sidecar/exchange/credentials.hpp \
   's/return std::chrono::duration_cast<Millis>(expiration - upstream_date\.value_or(obtained_at));/return std::chrono::duration_cast<Millis>(expiration - obtained_at);/' \
-  "$clocks"
+  "$unit"
 mutant wall-step-not-restated sidecar/exchange/refresher.cpp \
   's/if (drift < k_wall_step \&\& drift > -k_wall_step) {/if (true) {/' \
   "$unit"
@@ -39,13 +39,13 @@ mutant retry-after-ignored sidecar/exchange/backoff.cpp \
   "$unit"
 mutant rejected-retried-like-retryable sidecar/exchange/backoff.cpp \
   's/if (outcome != ExchangeOutcome::rejected) {/if (true) {/' \
-  "$faults"
+  "$unit"
 mutant one-exchange-per-waiting-caller sidecar/exchange/refresher.cpp \
   '/^std::shared_ptr<const Served> Refresher::servable()$/,/^}/s/^    std::shared_ptr<const Served> served;$/    if (!first_attempt_done()) { step(); }\n    std::shared_ptr<const Served> served;/' \
   "$unit"
 mutant upstream-body-not-redacted sidecar/exchange/exchange_client.cpp \
   's/sanitize_excerpt(transfer\.body)/transfer.body.substr(0, 160)/' \
-  "$leaks"
+  "$unit"
 mutant previous-token-refused sidecar/exchange/token_source.cpp \
   's/return current || (previous \&\& previous_unexpired);/return current;/' \
   "$unit"

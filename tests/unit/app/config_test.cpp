@@ -51,6 +51,20 @@ TEST_SUITE("sidecar::config")
         CHECK(config.sidecar.upstream.duration == std::chrono::hours{2});
     }
 
+    TEST_CASE("the renewal and retry flags reach the refresher, from flags or the environment")
+    {
+        const auto flags = parse({"--org-id", "o", "--refresh-fraction", "0.4", "--refresh-jitter", "0.2",
+                                  "--expiry-margin", "90s", "--retry-initial", "250ms", "--retry-max", "2m"});
+        CHECK(flags.sidecar.refresh.refresh_fraction == doctest::Approx(0.4));
+        CHECK(flags.sidecar.refresh.refresh_jitter == doctest::Approx(0.2));
+        CHECK(flags.sidecar.refresh.expiry_margin == std::chrono::seconds{90});
+        CHECK(flags.sidecar.refresh.retry_initial == std::chrono::milliseconds{250});
+        CHECK(flags.sidecar.refresh.retry_max == std::chrono::minutes{2});
+
+        const auto env = parse({"--org-id", "o"}, {{"CWCREDS_REFRESH_FRACTION", "0.6"}});
+        CHECK(env.sidecar.refresh.refresh_fraction == doctest::Approx(0.6));
+    }
+
     TEST_CASE("environment variables are read and flags win over them")
     {
         const cw::EnvMap env{{"CWCREDS_ORG_ID", "env-org"},
