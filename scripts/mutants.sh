@@ -16,10 +16,11 @@
 #   bash scripts/mutants.sh --list       # names, folders, files and selections
 #   bash scripts/mutants.sh --sample     # the names quick mode runs today, without running them
 #
-# Quick mode runs, from each folder's list, the mutants whose position i in
-# it has i % k == day % k, where k = min(7, the list's length) and day is
-# the day number (days since 1970, UTC; CWCREDS_MUTANTS_DAY overrides it):
-# every folder is touched each day, and over any 7 days every mutant runs.
+# Quick mode runs the mutants whose position i in the whole list has
+# i % 7 == day % 7, where day is the day number (days since 1970, UTC;
+# CWCREDS_MUTANTS_DAY overrides it), plus, for each folder none of those is
+# in, its mutant at position day % (the folder's count): every folder is
+# touched each day, over any 7 days every mutant runs, and about 11 run a day.
 # The day is printed, so a failure is reproduced with that variable.
 #
 # Prints `caught` or `survived` per mutant and a final line
@@ -75,14 +76,21 @@ case "${1:-}" in
   "")
     day=${CWCREDS_MUTANTS_DAY:-$(($(date -u +%s) / 86400))}
     echo "mutants: quick mode, day $day (CWCREDS_MUTANTS_DAY=$day bash scripts/mutants.sh repeats this sample)"
-    declare -A position=() group_size=()
-    for i in "${!names[@]}"; do group_size[${groups[$i]}]=$((${group_size[${groups[$i]}]:-0} + 1)); done
+    # Every 7th mutant of the whole list, starting at day % 7; then, for a
+    # folder none of those is in, its mutant at position day % its size.
+    declare -A touched=()
     for i in "${!names[@]}"; do
-      g=${groups[$i]}
-      k=$((group_size[$g] < 7 ? group_size[$g] : 7))
-      p=${position[$g]:-0}
-      position[$g]=$((p + 1))
-      ((p % k == day % k)) && chosen+=("$i")
+      if ((i % 7 == day % 7)); then
+        chosen+=("$i")
+        touched[${groups[$i]}]=1
+      fi
+    done
+    declare -A members=()
+    for i in "${!names[@]}"; do members[${groups[$i]}]+="$i "; done
+    for g in "${!members[@]}"; do
+      [[ -n ${touched[$g]:-} ]] && continue
+      read -r -a in_group <<<"${members[$g]}"
+      chosen+=("${in_group[$((day % ${#in_group[@]}))]}")
     done
     ;;
   *)
