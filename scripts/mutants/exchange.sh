@@ -76,3 +76,7 @@ mutant empty-session-token-kept sidecar/exchange/credentials.cpp \
 mutant credential-process-shape-ignored sidecar/exchange/exchange_command.cpp \
   's/if (settings\.shape == CredentialShape::credential_process) {/if (false) {/' \
   '-R ^integration\.test_subcommands$'
+# A rejected token would be reported as a passing upstream fault, in logs and metrics.
+mutant rejected-named-retryable sidecar/exchange/refresh_observer.cpp \
+  's/        return "rejected";/        return "retryable";/' \
+  "$unit"

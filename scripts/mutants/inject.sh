@@ -27,3 +27,23 @@ mutant capitalised-booleans-are-strings inject/yaml_json.cpp \
 mutant node-budget-per-document inject/yaml_json.cpp \
   's/^    Converter converter{limits};$//; s/^            documents\.push_back(converter\.convert(nodes\[i\], 0));/            Converter converter{limits};\n            documents.push_back(converter.convert(nodes[i], 0));/' \
   "$unit"
+# A pod's own annotation would lose to the inject or webhook option.
+mutant option-beats-annotation inject/injection_settings.cpp \
+  's/settings\.image = annotated(annotation::image)\.value_or(options\.image);/settings.image = options.image.empty() ? annotated(annotation::image).value_or("") : options.image;/' \
+  "$unit"
+# An org id pasted with its placeholder brackets (<ORG-ID>) would build a broken URL.
+mutant any-org-id-accepted inject/injection_settings.cpp \
+  's/^    if (!is_org_id(settings\.org_id)) {$/    if (false) {/' \
+  "$unit"
+# Annotation keys hold '/': unescaped, a JSON Patch path would point elsewhere.
+mutant pointer-slash-unescaped inject/pod_fields.cpp \
+  's/            out += "~1";/            out += c;/' \
+  "$unit"
+# "a, b" in skip-containers would name " b", which no pod has.
+mutant skip-names-untrimmed inject/pod_fields.cpp \
+  's/^    const auto first = text\.find_first_not_of(" \\t");$/    const auto first = text.find_first_not_of("");/' \
+  "$unit"
+# A disk image given to -f by mistake would be read whole (and /dev/zero forever).
+mutant inject-input-unbounded inject/inject_command.cpp \
+  's/        if (text\.size() > k_max_input) {/        if (false) {/' \
+  '-R ^integration\.test_subcommands$'

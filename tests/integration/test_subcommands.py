@@ -1,7 +1,8 @@
 """The one-shot subcommands: `cwcreds exchange` prints container-credentials
 JSON, `cwcreds credential-process` prints what `~/.aws/config`'s
 credential_process expects; both in either exchange mode, and both fail loudly
-(non-zero, a message on stderr, nothing on stdout)."""
+(non-zero, a message on stderr, nothing on stdout). `cwcreds inject` stops at
+input no manifest could need instead of reading it all."""
 
 import json
 import re
@@ -106,6 +107,20 @@ class Failures(itest.TestCase):
                     r"certificate|tls|ssl|verif",
                     secrets=[token])
                 self.assertEqual(env.emu.successful_exchanges(), [])
+
+
+class InjectInput(itest.TestCase):
+    def test_input_larger_than_any_manifest_is_refused_with_the_bound(self):
+        # A disk image or a log given to -f by mistake: 64 MiB and one byte.
+        env = self.env()
+        big = env.tmp / "not-a-manifest.img"
+        with open(big, "wb") as out:
+            out.truncate((64 << 20) + 1)
+        proc = cwtest.run_cwcreds(["inject", "--image", "registry.example.com/cwcreds:0.1.0",
+                                   "--org-id", env.org_id, "-f", big], timeout=60)
+        self.assertEqual(proc.returncode, 2, "stderr: %s" % proc.stderr[-500:])
+        self.assertEqual(proc.stdout, "")
+        self.assertIn("input larger than 64 MiB", proc.stderr)
 
 
 if __name__ == "__main__":

@@ -292,6 +292,23 @@ TEST_SUITE("inject::pod_mutation")
               "http://127.0.0.1:9911/v1/credentials");
     }
 
+    TEST_CASE("a pod's own annotations win over the inject and webhook options")
+    {
+        const json pod = {{"apiVersion", "v1"},
+                          {"kind", "Pod"},
+                          {"metadata",
+                           {{"annotations",
+                             {{"cwcreds.coreweave.com/image", "mirror.example.com/cwcreds:0.1.0"},
+                              {"cwcreds.coreweave.com/org-id", "pod-org"},
+                              {"cwcreds.coreweave.com/exchange", "oidc"}}}}},
+                          {"spec", {{"containers", {{{"name", "a"}, {"image", "x"}}}}}}};
+        const auto result = injected(pod);
+        const json& sidecar = result.pod.at("spec").at("initContainers").at(0);
+        CHECK(sidecar.at("image") == "mirror.example.com/cwcreds:0.1.0");
+        CHECK(env_value(sidecar, "CWCREDS_ORG_ID") == "pod-org");
+        CHECK(env_value(sidecar, "CWCREDS_EXCHANGE") == "oidc");
+    }
+
     TEST_CASE("a bare pod without metadata or annotations gets both")
     {
         const json before = {{"spec", {{"containers", {{{"name", "a"}, {"image", "x"}}}}}}};

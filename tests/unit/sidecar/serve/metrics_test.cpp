@@ -59,6 +59,27 @@ TEST_SUITE("sidecar::Metrics")
         CHECK(has_line(text, R"(cwcreds_exchanges_total{result="token-unavailable"} 1)"));
     }
 
+    TEST_CASE("each exchange result is counted under its own name: a rejected token never passes for a fault")
+    {
+        cw::Metrics metrics;
+        const std::pair<cw::ExchangeKind, int> results[] = {{cw::ExchangeKind::ok, 1},
+                                                            {cw::ExchangeKind::rejected, 2},
+                                                            {cw::ExchangeKind::retryable, 3},
+                                                            {cw::ExchangeKind::malformed, 4},
+                                                            {cw::ExchangeKind::token_unavailable, 5}};
+        for (const auto& [kind, count] : results) {
+            for (int i = 0; i < count; ++i) {
+                metrics.observe_exchange(kind, 10ms);
+            }
+        }
+        const std::string text = metrics.render(state());
+        CHECK(has_line(text, R"(cwcreds_exchanges_total{result="ok"} 1)"));
+        CHECK(has_line(text, R"(cwcreds_exchanges_total{result="rejected"} 2)"));
+        CHECK(has_line(text, R"(cwcreds_exchanges_total{result="retryable"} 3)"));
+        CHECK(has_line(text, R"(cwcreds_exchanges_total{result="malformed"} 4)"));
+        CHECK(has_line(text, R"(cwcreds_exchanges_total{result="token-unavailable"} 5)"));
+    }
+
     TEST_CASE("state gauges follow what the sidecar holds")
     {
         const std::string text = cw::Metrics{}.render(state());
