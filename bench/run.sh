@@ -53,7 +53,10 @@ fi
 
 build_type=${CWCREDS_BENCH_BUILD_TYPE:-CI}
 echo "bench: building build-bench/cwcreds ($build_type)"
-cmake -S . -B build-bench -DCMAKE_BUILD_TYPE="$build_type" -DCWCREDS_TESTS=OFF >/dev/null
+# The flags and compiler launcher of scripts/test.sh's normal build, so that
+# after it the binary is linked from objects ccache already holds.
+cmake -S . -B build-bench -DCMAKE_BUILD_TYPE="$build_type" -DCWCREDS_TESTS=OFF -DCWCREDS_WERROR=ON \
+  -DCMAKE_CXX_COMPILER_LAUNCHER="$PWD/scripts/ccache-launcher.sh" >/dev/null
 cmake --build build-bench -j"$(nproc)" --target cwcreds fleet_sim >/dev/null
 
 # The fleet simulation (bench/fleet): the real refresh policy for 10,000 pods

@@ -4,9 +4,11 @@
 # Each mutant below is one deliberate bug: a file, a one-line sed script (or a
 # small patch), and the CTest selection whose tests must fail because of it.
 # The mutants are applied one at a time to a scratch copy of the working tree
-# (build-mutants/src, never the real tree), built unoptimised in
-# build-mutants/build (kept between runs, so only the mutated file and the
-# links are rebuilt), and the selected tests are run. First the selected tests
+# (build-mutants/src, never the real tree), built in build-mutants/src/build
+# (kept between runs, so only the mutated file and the links are rebuilt) as
+# scripts/test.sh builds the real tree and through the same ccache
+# (scripts/ccache-launcher.sh): after a normal build, the copy's first build
+# only links. Then the selected tests are run. First the selected tests
 # run once on the unmutated copy: a test that fails without a mutant would
 # "catch" everything.
 #
@@ -108,7 +110,9 @@ if [[ $sample_only == yes ]]; then
 fi
 
 scratch=${CWCREDS_MUTANTS_DIR:-$repo/build-mutants}
-src=$scratch/src build=$scratch/build logs=$scratch/logs
+# The copy's build directory sits inside it, where build/ sits in the
+# repository: the paths ccache sees are then the normal build's.
+src=$scratch/src build=$scratch/src/build logs=$scratch/logs
 mkdir -p "$src" "$build" "$logs"
 started=$SECONDS
 
@@ -138,9 +142,10 @@ target_of() {
     *) echo unit_tests ;;
   esac
 }
-echo "mutants: building the copy (-O0, $build)"
-cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Mutants -DCMAKE_CXX_FLAGS_MUTANTS=-O0 \
-  -DCWCREDS_WERROR=OFF >"$logs/configure.log" 2>&1 || { cat "$logs/configure.log"; exit 1; }
+echo "mutants: building the copy ($build)"
+cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=CI -DCWCREDS_WERROR=ON \
+  -DCMAKE_CXX_COMPILER_LAUNCHER="$repo/scripts/ccache-launcher.sh" \
+  >"$logs/configure.log" 2>&1 || { cat "$logs/configure.log"; exit 1; }
 if ! build_copy "$logs/build.log" cwcreds unit_tests; then
   tail -30 "$logs/build.log"
   echo "mutants: the unmutated copy does not build" >&2
@@ -180,7 +185,7 @@ for i in "${chosen[@]}"; do
   if cmp -s "$repo/$file" "$src/$file"; then
     result="broken (the edit no longer applies to $file)"
     broken=$((broken + 1))
-  elif ! build_copy "$logs/$name.log" "$(target_of "$sel")"; then
+  elif ! CWCREDS_MUTANT_ACTIVE=1 build_copy "$logs/$name.log" "$(target_of "$sel")"; then
     result="broken (does not compile; $logs/$name.log)"
     broken=$((broken + 1))
   elif run_selection "$logs/$name.log" "$sel"; then

@@ -1,0 +1,28 @@
+#!/bin/sh
+# The compiler launcher of the builds scripts/test.sh, bench/run.sh and
+# scripts/mutants.sh make: one ccache (.ccache/ in the repository) for all of
+# them, keyed on paths relative to the repository. The mutation check's
+# scratch copy is laid out like the repository (build-mutants/src, built in
+# build-mutants/src/build), so building it reuses the objects the normal build
+# made instead of compiling everything again.
+#
+# While a mutant is applied, scripts/mutants.sh sets CWCREDS_MUTANT_ACTIVE: a
+# deliberate bug may well warn, and -Werror would then report it as not
+# compiling. Such a compile is run again with -Wno-error, a flag that also
+# keeps its object apart from anything a -Werror build is served.
+# Without ccache, the compiler runs as it is.
+repo=$(cd "$(dirname "$0")/.." && pwd)
+if command -v ccache >/dev/null 2>&1; then
+  export CCACHE_DIR="${CCACHE_DIR:-$repo/.ccache}"
+  export CCACHE_BASEDIR="$repo"
+  # -g records the build directory; the same object made in another
+  # directory (the scratch copy's) is still the same code.
+  export CCACHE_NOHASHDIR=1
+  export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-3G}"
+  set -- ccache "$@"
+fi
+if [ -n "${CWCREDS_MUTANT_ACTIVE:-}" ]; then
+  "$@" 2>/dev/null && exit 0
+  exec "$@" -Wno-error
+fi
+exec "$@"
