@@ -80,3 +80,7 @@ mutant credential-process-shape-ignored sidecar/exchange/exchange_command.cpp \
 mutant rejected-named-retryable sidecar/exchange/refresh_observer.cpp \
   's/        return "rejected";/        return "retryable";/' \
   "$unit"
+# An emptied or deleted static caller token file would keep its value accepted until restart.
+mutant static-token-kept-when-spoiled sidecar/exchange/token_source.cpp \
+  's/            if (!m_rules\.keep_last_good \&\& m_current) {/            if (false) {/' \
+  "$unit"

@@ -34,3 +34,7 @@ mutant probe-listener-serves-credentials sidecar/serve/http_server.cpp \
 mutant short-accepted-token-file-started sidecar/serve/serve_command.cpp \
   's/if (source->reload() == TokenChange::unavailable) {/if (source->reload() == TokenChange::unavailable \&\& false) {/' \
   '-R ^integration\.test_callers$'
+# A static token whose file vanished without an event would be accepted until the next poll.
+mutant static-token-match-not-rechecked sidecar/serve/caller_auth.cpp \
+  's/        if (\*kind != CallerKind::accepted_token) {/        if (true) {/' \
+  "$unit"

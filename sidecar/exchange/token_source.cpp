@@ -74,9 +74,15 @@ TokenChange TokenSource::reload()
         const std::lock_guard lock{m_mutex};
         m_stamp = stamp;
         if (!token) {
-            // Keep the last good token: kubelet keeps it valid, and a file
-            // briefly missing mid-rotation must not stop the next exchange.
             m_problem = std::move(problem);
+            if (!m_rules.keep_last_good && m_current) {
+                m_current.reset();
+                m_current_digest.reset();
+                m_current_expiry.reset();
+                m_previous_digest.reset();
+                m_previous_expiry.reset();
+                m_last_change = m_clock.now();
+            }
             return TokenChange::unavailable;
         }
         m_problem.clear();

@@ -25,12 +25,16 @@ namespace cw {
 enum class TokenChange { unchanged, changed, unavailable };
 
 // How a file is judged. The pod's token keeps its previous value acceptable
-// (callers and sidecar read a rotation at slightly different moments); a
-// static caller token (a mounted Secret) does not, so that replacing the
-// Secret revokes the old value at once.
+// (callers and sidecar read a rotation at slightly different moments) and its
+// last good value while the file cannot be read (kubelet keeps that token
+// valid; a file missing mid-rotation must not stop the next exchange). A
+// static caller token (a mounted Secret) does neither: replacing the Secret
+// revokes the old value at once, and so does emptying, deleting or
+// spoiling the file (fail closed).
 struct TokenRules {
     std::size_t min_length = 1;
     bool accept_previous = true;
+    bool keep_last_good = true;
 };
 
 class TokenSource {

@@ -86,7 +86,19 @@ CallerVerdict CallerAuth::check(const std::optional<std::string_view>& authoriza
             "send the pod's projected token as Authorization (set AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE)"};
     }
     if (const auto kind = match(*authorization)) {
-        return *kind;
+        if (*kind != CallerKind::accepted_token) {
+            return *kind;
+        }
+        // A static token's file may have been emptied or deleted since it was
+        // read, and that revokes it: the directory watch usually says so at
+        // once, and this bounds it to a second (a stat() per file while
+        // unchanged, a read at most once a second) if an event was missed.
+        for (std::size_t i = 1; i < m_reread.size(); ++i) {
+            reload(i, now);
+        }
+        if (const auto still = match(*authorization)) {
+            return *still;
+        }
     }
     // The caller may have read a rotated file before our watcher did.
     for (std::size_t i = 0; i < m_reread.size(); ++i) {

@@ -4,7 +4,11 @@
 #include "sidecar/serve/serve_command.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <thread>
+
+#include <unistd.h>
 
 #include "common/config_error.hpp"
 #include "common/cpu_budget.hpp"
@@ -43,11 +47,20 @@ std::vector<std::unique_ptr<TokenSource>> accepted_token_sources(const ServeSett
     std::vector<std::unique_ptr<TokenSource>> sources;
     for (const auto& file : settings.accept_token_files) {
         auto source = std::make_unique<TokenSource>(
-            file, real_clock(), TokenRules{.min_length = k_min_accepted_token_length, .accept_previous = false});
+            file, real_clock(),
+            TokenRules{
+                .min_length = k_min_accepted_token_length, .accept_previous = false, .keep_last_good = false});
         if (source->reload() == TokenChange::unavailable) {
-            throw ConfigError{"--accept-token-file: " + file.string() + ": " + source->problem() +
-                              " (a static caller token must have at least " +
-                              std::to_string(k_min_accepted_token_length) + " characters)"};
+            // The problem says what is wrong (a missing file, the length, a
+            // permission, with whom the file must be readable by).
+            std::string hint;
+            if (source->problem().starts_with("shorter than")) {
+                hint = " (a static caller token must be long enough not to be guessed)";
+            } else if (source->problem() == std::strerror(EACCES)) {
+                hint = " (cwcreds runs as uid " + std::to_string(::getuid()) + ", gid " + std::to_string(::getgid()) +
+                       ": the file must be readable by one of them (the pod's fsGroup or the Secret volume's defaultMode))";
+            }
+            throw ConfigError{"--accept-token-file: " + file.string() + ": " + source->problem() + hint};
         }
         sources.push_back(std::move(source));
     }

@@ -4,8 +4,10 @@
 what /v1/status and /metrics say, and that no secret shows anywhere."""
 
 import http.client
+import os
 import re
 import secrets
+import subprocess
 import sys
 import time
 import unittest
@@ -90,11 +92,11 @@ class AcceptedTokenFile(itest.TestCase):
                         lambda: sc.get("/v1/credentials", token=first).status == 403)
         self.assertCredentials(sc.get("/v1/credentials", token=second))
 
-        # The Secret going away is visible, and the last good value still works
+        # The Secret going away revokes its value at once and is visible
         # (a Secret volume swaps its ..data like a projected one).
         secret.remove()
-        await_condition("status reporting the unreadable file", lambda: not sc.get(
-            "/v1/status", token=pod_token).json["callers"]["accepted_token_files"][0]["readable"], timeout=40)
+        self.assertEqual(sc.get("/v1/credentials", token=second).status, 403)
+        self.assertFalse(sc.get("/v1/status", token=pod_token).json["callers"]["accepted_token_files"][0]["readable"])
         self.assertRegex(sc.get("/metrics").body, r"(?m)^cwcreds_accepted_token_files_unreadable 1$")
         inspect = cwtest.run_cwcreds(["inspect", "--token-file", str(env.tokdir.path),
                                       "--sidecar", sc.base_url], timeout=20)
@@ -104,6 +106,57 @@ class AcceptedTokenFile(itest.TestCase):
         for text in (sc.log_text(), sc.get("/metrics").body, sc.get("/v1/status", token=pod_token).body):
             for value in (first, second):
                 self.assertNotIn(value, text)
+
+
+    def test_a_secret_file_emptied_deleted_or_spoiled_revokes_its_value_at_once(self):
+        def truncate(secret):
+            os.truncate(secret.path, 0)  # in place, through the symlinks
+
+        spoilers = (("emptied in place", truncate, "empty"),
+                    ("deleted", lambda secret: secret.remove(), "No such file"),
+                    ("replaced by 10 characters", lambda secret: secret.write("0123456789"), "shorter than 32"))
+        for how, spoil, problem in spoilers:
+            with self.subTest(how):
+                env = self.env()
+                pod_token = env.write_token()
+                value = secrets.token_hex(24)
+                secret = self.secret_dir(env, value)
+                sc = env.sidecar(env.args(CONTAINER, extra=["--accept-token-file", str(secret.path)]))
+                self.assertCredentials(sc.get("/v1/credentials", token=value))
+
+                spoil(secret)
+                # The very next call: no waiting for a poll or a directory event.
+                self.assertEqual(sc.get("/v1/credentials", token=value).status, 403)
+                files = sc.get("/v1/status", token=pod_token).json["callers"]["accepted_token_files"]
+                self.assertFalse(files[0]["readable"])
+                self.assertIn(problem, files[0]["problem"])
+                self.assertRegex(sc.get("/metrics").body, r"(?m)^cwcreds_accepted_token_files_unreadable 1$")
+                self.assertCredentials(sc.get("/v1/credentials", token=pod_token))
+
+                # Restored: served again.
+                secret.write(value)
+                await_condition("the restored value to be served",
+                                lambda: sc.get("/v1/credentials", token=value).status == 200)
+
+    def test_a_file_it_may_not_read_names_the_permission(self):
+        if os.geteuid() == 0:
+            cwcreds_user = ["setpriv", "--reuid=65532", "--regid=65532", "--clear-groups"]
+        else:
+            cwcreds_user = []
+        env = self.env()
+        env.write_token()
+        locked = env.tmp / "locked"
+        locked.write_text(secrets.token_hex(24))
+        os.chmod(locked, 0o000)
+        if not cwcreds_user and os.access(locked, os.R_OK):
+            self.skipTest("this user can read a file of mode 000")
+        proc = subprocess.run([*cwcreds_user, str(cwtest.cwcreds_bin()), "serve", *map(str, env.args(CONTAINER)),
+                               "--listen", "127.0.0.1:0", "--accept-token-file", str(locked)],
+                              capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("Permission denied", proc.stderr)
+        self.assertRegex(proc.stderr, r"runs as uid \d+, gid \d+")
+        self.assertNotIn("characters", proc.stderr)
 
 
 class InstanceMetadata(itest.TestCase):

@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
+#include <functional>
 #include <future>
 #include <thread>
 #include <vector>
@@ -113,6 +115,34 @@ TEST_SUITE("sidecar::TokenSource")
         CHECK(tokens.reload() == cw::TokenChange::unavailable);
         CHECK(tokens.current() == "kept-token");
         CHECK(tokens.accepts("kept-token"));
+    }
+
+    TEST_CASE("a static caller token's file emptied, deleted or spoiled revokes its value")
+    {
+        const cw::TokenRules rules{.min_length = 32, .accept_previous = false, .keep_last_good = false};
+        const std::string secret = "static-caller-token-0123456789abcdef";
+        const std::pair<const char*, std::function<void(const std::filesystem::path&)>> spoilers[] = {
+            {"emptied", [](const auto& file) { std::ofstream{file, std::ios::trunc}; }},
+            {"deleted", [](const auto& file) { std::filesystem::remove(file); }},
+            {"made too short", [](const auto& file) { std::ofstream{file, std::ios::trunc} << "0123456789"; }},
+            {"given a line break", [](const auto& file) { std::ofstream{file, std::ios::trunc} << "two\nlines"; }},
+        };
+        for (const auto& [how, spoil] : spoilers) {
+            CAPTURE(how);
+            cw::test::TempDir dir;
+            const auto file = dir.write("static", secret);
+            cw::TokenSource accepted{file, cw::real_clock(), rules};
+            REQUIRE(accepted.reload() == cw::TokenChange::changed);
+            REQUIRE(accepted.accepts(secret));
+            spoil(file);
+            CHECK(accepted.reload() == cw::TokenChange::unavailable);
+            CHECK_FALSE(accepted.accepts(secret));
+            CHECK_FALSE(accepted.available());
+            CHECK_FALSE(accepted.problem().empty());
+            dir.write("static", secret);
+            CHECK(accepted.reload() == cw::TokenChange::changed);
+            CHECK(accepted.accepts(secret));
+        }
     }
 
     TEST_CASE("the previous token is accepted only until its own exp")

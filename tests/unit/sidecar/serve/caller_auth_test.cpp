@@ -1,7 +1,12 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <array>
 #include <sstream>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
@@ -74,6 +79,40 @@ TEST_SUITE("sidecar::CallerAuth")
         dir.write("static", k_static + "-rotated");
         clock.advance(2s);
         CHECK(std::get<cw::CallerKind>(auth.check(k_static + "-rotated")) == cw::CallerKind::accepted_token);
+        CHECK(std::get<cw::CallerRefusal>(auth.check(k_static)).status == 403);
+    }
+
+    TEST_CASE("an emptied or deleted static token file revokes its value within a second, events or not")
+    {
+        cw::test::TempDir dir;
+        cw::test::FakeClock clock;
+        cw::TokenSource pod{dir.write("pod", "pod-token"), clock};
+        const auto file = dir.write("static", k_static);
+        cw::TokenSource accepted{file, clock, {.min_length = 32, .accept_previous = false, .keep_last_good = false}};
+        pod.reload();
+        accepted.reload();
+        cw::CallerAuth auth{pod, {&accepted}, clock};
+        REQUIRE(std::get<cw::CallerKind>(auth.check(k_static)) == cw::CallerKind::accepted_token);
+
+        // Nobody reloads the file in between (no watcher here): the next
+        // caller's check notices, at once, since the file looks changed.
+        std::filesystem::remove(file);
+        CHECK(std::get<cw::CallerRefusal>(auth.check(k_static)).status == 403);
+        CHECK(std::get<cw::CallerKind>(auth.check("pod-token")) == cw::CallerKind::pod_token);
+
+        // Written again, then spoiled in place keeping its size, inode and
+        // times, so stat() sees nothing: the once-a-second re-read notices.
+        dir.write("static", k_static);
+        CHECK(std::get<cw::CallerKind>(auth.check(k_static)) == cw::CallerKind::accepted_token);
+        struct stat before {};
+        REQUIRE(::stat(file.c_str(), &before) == 0);
+        const int fd = ::open(file.c_str(), O_WRONLY);
+        REQUIRE(fd >= 0);
+        CHECK(::pwrite(fd, "\x01", 1, 5) == 1);
+        const std::array<timespec, 2> times{before.st_atim, before.st_mtim};
+        CHECK(::futimens(fd, times.data()) == 0);
+        ::close(fd);
+        clock.advance(1s);
         CHECK(std::get<cw::CallerRefusal>(auth.check(k_static)).status == 403);
     }
 
