@@ -362,6 +362,14 @@ void validate(Config& config)
     if (!config.sidecar.imds.listen_host.empty()) {
         config.sidecar.imds.enabled = true;  // --imds-listen implies --imds
     }
+    // Instance metadata asks the caller for no secret: off loopback it would
+    // hand keys to anyone who can reach the port, whatever was allowed.
+    if (config.sidecar.imds.enabled && !is_loopback_host(config.sidecar.server.host)) {
+        throw ConfigError{
+            "--imds: instance metadata asks callers for no token, so it is served on loopback only, "
+            "and --listen " +
+            config.sidecar.server.host + " is not loopback"};
+    }
 }
 
 }  // namespace

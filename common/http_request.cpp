@@ -171,6 +171,13 @@ HttpParseResult parse_http_request_head(std::string_view buffer, std::size_t max
             request.has_body = request.has_body || length > 0;
         } else if (iequals(name, "transfer-encoding")) {
             request.has_body = true;
+        } else if (iequals(name, "host")) {
+            if (request.host) {
+                return HttpParseError{400, "more than one Host header"};
+            }
+            request.host = std::string{value};
+        } else if (iequals(name, "forwarded") || iequals(name, "via")) {
+            request.relayed = true;
         } else if (name.size() > 2 && (name[0] == 'x' || name[0] == 'X') && name[1] == '-') {
             std::string lower{name};
             std::transform(lower.begin(), lower.end(), lower.begin(),

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -24,6 +25,8 @@ struct HttpRequestHead {
     std::string authorization;  // trimmed of surrounding whitespace
     bool keep_alive = true;     // from the version and any Connection header
     bool has_body = false;      // Content-Length > 0 or any Transfer-Encoding
+    std::optional<std::string> host;  // the Host header (at most one is accepted)
+    bool relayed = false;             // a Forwarded or Via header: a proxy passed it on
     // Every `X-…` header, name lower-cased, in arrival order (duplicates kept):
     // extension protocols (EC2 instance metadata) read theirs from here.
     std::vector<std::pair<std::string, std::string>> x_headers;

@@ -12,3 +12,7 @@ mutant inspect-sends-token-anywhere app/config.cpp \
 mutant non-loopback-listen-allowed app/config.cpp \
   's/if (!config\.allow_non_loopback \&\& !is_loopback_host(config\.sidecar\.server\.host)) {/if (false) {/' \
   "$unit"
+# --imds with --listen 0.0.0.0 --allow-non-loopback would hand keys to the network.
+mutant imds-off-loopback-allowed app/config.cpp \
+  's/^    if (config\.sidecar\.imds\.enabled \&\& !is_loopback_host(config\.sidecar\.server\.host)) {$/    if (false) {/' \
+  "$unit"

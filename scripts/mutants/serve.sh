@@ -38,3 +38,11 @@ mutant short-accepted-token-file-started sidecar/serve/serve_command.cpp \
 mutant static-token-match-not-rechecked sidecar/serve/caller_auth.cpp \
   's/        if (\*kind != CallerKind::accepted_token) {/        if (true) {/' \
   "$unit"
+# A page rebound to 127.0.0.1 by DNS (a browser or crawler in the pod) would get keys.
+mutant imds-any-host sidecar/serve/imds.cpp \
+  's/^    return name == "169\.254\.169\.254" || is_loopback_host(name);$/    return true;/' \
+  "$unit"
+# A request relayed by a proxy that adds only Forwarded or Via would be answered.
+mutant imds-relay-headers-ignored sidecar/serve/imds.cpp \
+  's/^    if (request\.relayed || !header_values(request, "x-forwarded-for")\.empty() ||$/    if (!header_values(request, "x-forwarded-for").empty() ||/' \
+  "$unit"

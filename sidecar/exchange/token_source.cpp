@@ -112,8 +112,8 @@ TokenSource::Stamp TokenSource::stamp_of(const std::filesystem::path& file)
     if (!resolved || ::stat(resolved.get(), &info) != 0) {
         return {};
     }
-    return {resolved.get(), static_cast<unsigned long long>(info.st_dev),
-            static_cast<unsigned long long>(info.st_ino), static_cast<long long>(info.st_size),
+    return {resolved.get(), static_cast<unsigned long long>(info.st_dev), static_cast<unsigned long long>(info.st_ino),
+            static_cast<long long>(info.st_size),
             static_cast<long long>(info.st_mtim.tv_sec) * 1'000'000'000LL + info.st_mtim.tv_nsec};
 }
 

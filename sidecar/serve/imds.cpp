@@ -8,6 +8,7 @@
 #include <openssl/rand.h>
 #include <nlohmann/json.hpp>
 
+#include "common/loopback.hpp"
 #include "common/time_format.hpp"
 
 namespace cw {
@@ -140,6 +141,27 @@ std::string_view without_extra_slashes(std::string_view path)
     return path;
 }
 
+// The Host header without its port: "[::1]:80" -> "::1", "localhost:80" -> "localhost".
+std::string_view host_name_of(std::string_view host)
+{
+    if (host.starts_with('[')) {
+        const auto close = host.find(']');
+        const bool port_or_nothing =
+            close != std::string_view::npos && (close + 1 == host.size() || host[close + 1] == ':');
+        return port_or_nothing ? host.substr(1, close - 1) : std::string_view{};
+    }
+    return host.substr(0, host.find(':'));
+}
+
+bool is_instance_metadata_host(const std::optional<std::string>& host)
+{
+    if (!host) {
+        return false;
+    }
+    const std::string_view name = host_name_of(*host);
+    return name == "169.254.169.254" || is_loopback_host(name);
+}
+
 }  // namespace
 
 bool is_imds_path(std::string_view path)
@@ -192,9 +214,18 @@ ImdsAnswer imds_answer(const HttpRequestHead& original, ImdsSessions& sessions, 
 {
     HttpRequestHead request = original;
     request.path = without_extra_slashes(original.path);
-    // A proxy in the path means the request may not come from this pod's own processes.
-    if (!header_values(request, "x-forwarded-for").empty()) {
-        return {refusal(403, "requests carrying X-Forwarded-For are refused")};
+    // A proxy in the path means the request may not come from this pod's own
+    // processes: EC2 refuses X-Forwarded-For; the other relay headers say the same.
+    if (request.relayed || !header_values(request, "x-forwarded-for").empty() ||
+        !header_values(request, "x-real-ip").empty()) {
+        return {refusal(403, "requests relayed by a proxy (X-Forwarded-For, X-Real-IP, Forwarded, Via) are refused")};
+    }
+    // A page in a browser or crawler in the pod, tricked by DNS rebinding into
+    // sending to loopback, still names its own site in Host.
+    if (!is_instance_metadata_host(request.host)) {
+        return {refusal(403,
+                        "instance metadata answers only requests addressed to a loopback name or address or "
+                        "169.254.169.254")};
     }
     if (request.path == k_token_path) {
         HttpResponse response = issue_token(request, sessions, now);

@@ -48,8 +48,7 @@ std::vector<std::unique_ptr<TokenSource>> accepted_token_sources(const ServeSett
     for (const auto& file : settings.accept_token_files) {
         auto source = std::make_unique<TokenSource>(
             file, real_clock(),
-            TokenRules{
-                .min_length = k_min_accepted_token_length, .accept_previous = false, .keep_last_good = false});
+            TokenRules{.min_length = k_min_accepted_token_length, .accept_previous = false, .keep_last_good = false});
         if (source->reload() == TokenChange::unavailable) {
             // The problem says what is wrong (a missing file, the length, a
             // permission, with whom the file must be readable by).
@@ -58,7 +57,8 @@ std::vector<std::unique_ptr<TokenSource>> accepted_token_sources(const ServeSett
                 hint = " (a static caller token must be long enough not to be guessed)";
             } else if (source->problem() == std::strerror(EACCES)) {
                 hint = " (cwcreds runs as uid " + std::to_string(::getuid()) + ", gid " + std::to_string(::getgid()) +
-                       ": the file must be readable by one of them (the pod's fsGroup or the Secret volume's defaultMode))";
+                       ": the file must be readable by one of them (the pod's fsGroup or the Secret volume's "
+                       "defaultMode))";
             }
             throw ConfigError{"--accept-token-file: " + file.string() + ": " + source->problem() + hint};
         }

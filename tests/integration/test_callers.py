@@ -199,6 +199,12 @@ class InstanceMetadata(itest.TestCase):
             ("PUT with TTL abc", "PUT", "/latest/api/token", {TTL: "abc"}, 400),
             ("PUT through a proxy", "PUT", "/latest/api/token", {TTL: "60", "X-Forwarded-For": "10.0.0.1"}, 403),
             ("GET through a proxy", "GET", CREDS + "s3-app", {SESSION: token, "X-Forwarded-For": "10.0.0.1"}, 403),
+            ("PUT relayed (Forwarded)", "PUT", "/latest/api/token", {TTL: "60", "Forwarded": "for=10.0.0.1"}, 403),
+            ("PUT relayed (Via)", "PUT", "/latest/api/token", {TTL: "60", "Via": "1.1 proxy"}, 403),
+            ("GET relayed (X-Real-IP)", "GET", CREDS + "s3-app", {SESSION: token, "X-Real-IP": "10.0.0.1"}, 403),
+            # A page in a browser in the pod, its name rebound to 127.0.0.1 (DNS rebinding).
+            ("PUT from a rebound page", "PUT", "/latest/api/token", {TTL: "60", "Host": "attacker.example"}, 403),
+            ("GET from a rebound page", "GET", CREDS + "s3-app", {SESSION: token, "Host": "attacker.example:80"}, 403),
             ("GET of the token path", "GET", "/latest/api/token", {}, 405),
             ("IMDSv1: no session token", "GET", CREDS + "s3-app", {}, 401),
             ("a made-up session token", "GET", CREDS + "s3-app", {SESSION: "0" * 64}, 401),
@@ -211,6 +217,22 @@ class InstanceMetadata(itest.TestCase):
                 answer = sc.get(path, method=method, headers=headers)
                 self.assertEqual(answer.status, status, f"{method} {path}: {answer.body}")
                 self.assertNotIn("SecretAccessKey", answer.body)
+
+    def test_the_link_local_address_and_loopback_names_are_answered(self):
+        sc = self.start()
+        for host in ("169.254.169.254", "169.254.169.254:80", "localhost", "[::1]:9911"):
+            with self.subTest(host):
+                answer = sc.get("/latest/api/token", method="PUT", headers={TTL: "60", "Host": host})
+                self.assertEqual(answer.status, 200, answer.body)
+
+    def test_off_loopback_listening_is_refused_with_imds_whatever_is_allowed(self):
+        env = self.env()
+        env.write_token()
+        proc = cwtest.run_cwcreds(["serve", *env.args(CONTAINER), "--listen", "0.0.0.0:0", "--allow-non-loopback",
+                                   "--imds"], timeout=10)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("--imds", proc.stderr)
+        self.assertIn("loopback", proc.stderr)
 
     def test_session_tokens_expire_at_their_ttl(self):
         sc = self.start()

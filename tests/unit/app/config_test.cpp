@@ -182,6 +182,17 @@ TEST_SUITE("sidecar::config")
         CHECK(error_of({"--org-id", "o", "--imds-listen", "0.0.0.0:80"}).find("--imds-listen: '0.0.0.0'") == 0);
     }
 
+    TEST_CASE("instance metadata is never served off loopback, even where non-loopback listening is allowed")
+    {
+        CHECK(
+            error_of({"--org-id", "o", "--listen", "0.0.0.0:9911", "--allow-non-loopback", "--imds"}).find("--imds:") ==
+            0);
+        CHECK(error_of({"--org-id", "o", "--listen", "10.0.0.5:9911", "--allow-non-loopback", "--imds-listen",
+                        "127.0.0.1:80"})
+                  .find("--imds:") == 0);
+        CHECK_FALSE(parse({"--org-id", "o", "--listen", "0.0.0.0:9911", "--allow-non-loopback"}).sidecar.imds.enabled);
+    }
+
     TEST_CASE("README's configuration table is the settings table")
     {
         const std::string path = CWCREDS_SOURCE_DIR "/README.md";

@@ -37,7 +37,17 @@ TEST_SUITE("common::http_request")
         CHECK(request.authorization == "eyJhbGci.eyJzdWIi.sig");
         CHECK(request.keep_alive);
         CHECK_FALSE(request.has_body);
+        CHECK(request.host == "127.0.0.1:9911");
+        CHECK_FALSE(request.relayed);
         CHECK(request.head_size == text.size());
+    }
+
+    TEST_CASE("a proxy's Forwarded or Via header marks the request relayed; two Host headers are refused")
+    {
+        CHECK(head(parse("GET / HTTP/1.1\r\nHost: a\r\nForwarded: for=10.0.0.1\r\n\r\n")).relayed);
+        CHECK(head(parse("GET / HTTP/1.1\r\nHost: a\r\nvia: 1.1 proxy\r\n\r\n")).relayed);
+        CHECK_FALSE(head(parse("GET / HTTP/1.0\r\n\r\n")).host.has_value());
+        CHECK(error_status(parse("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: attacker.example\r\n\r\n")) == 400);
     }
 
     TEST_CASE("an incomplete head asks for more")

@@ -122,10 +122,19 @@ TEST_SUITE("sidecar::TokenSource")
         const cw::TokenRules rules{.min_length = 32, .accept_previous = false, .keep_last_good = false};
         const std::string secret = "static-caller-token-0123456789abcdef";
         const std::pair<const char*, std::function<void(const std::filesystem::path&)>> spoilers[] = {
-            {"emptied", [](const auto& file) { std::ofstream{file, std::ios::trunc}; }},
+            {"emptied",
+             [](const auto& file) {
+                 std::ofstream{file, std::ios::trunc};
+             }},
             {"deleted", [](const auto& file) { std::filesystem::remove(file); }},
-            {"made too short", [](const auto& file) { std::ofstream{file, std::ios::trunc} << "0123456789"; }},
-            {"given a line break", [](const auto& file) { std::ofstream{file, std::ios::trunc} << "two\nlines"; }},
+            {"made too short",
+             [](const auto& file) {
+                 std::ofstream{file, std::ios::trunc} << "0123456789";
+             }},
+            {"given a line break",
+             [](const auto& file) {
+                 std::ofstream{file, std::ios::trunc} << "two\nlines";
+             }},
         };
         for (const auto& [how, spoil] : spoilers) {
             CAPTURE(how);

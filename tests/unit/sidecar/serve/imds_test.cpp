@@ -16,6 +16,7 @@ cw::HttpRequestHead request(std::string method, std::string path,
     head.method = std::move(method);
     head.path = std::move(path);
     head.x_headers = std::move(x_headers);
+    head.host = "127.0.0.1:9911";  // AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:9911
     return head;
 }
 
@@ -97,9 +98,8 @@ TEST_SUITE("sidecar::imds")
         const std::string token = rig.session();
         for (const std::string method : {"POST", "PUT", "DELETE", "PATCH"}) {
             CAPTURE(method);
-            const auto answer =
-                rig.answer(request(method, "/latest/meta-data/iam/security-credentials/e2e-app",
-                                   {{"x-aws-ec2-metadata-token", token}}));
+            const auto answer = rig.answer(request(method, "/latest/meta-data/iam/security-credentials/e2e-app",
+                                                   {{"x-aws-ec2-metadata-token", token}}));
             CHECK(answer.response.status == 405);
             CHECK(answer.response.body.find("SecretAccessKey") == std::string::npos);
             CHECK_FALSE(answer.credentials_served);
@@ -146,6 +146,62 @@ TEST_SUITE("sidecar::imds")
         CHECK(rig.answer(request("GET", "/latest/meta-data/iam/security-credentials/other-role",
                                  {{"x-aws-ec2-metadata-token", token}}))
                   .response.status == 404);
+    }
+
+    TEST_CASE("only requests addressed to loopback or 169.254.169.254 are answered: DNS rebinding gets 403")
+    {
+        Rig rig;
+        const std::string token = rig.session();
+        const auto put_to = [&rig](std::optional<std::string> host) {
+            auto head = request("PUT", "/latest/api/token", {{"x-aws-ec2-metadata-token-ttl-seconds", "60"}});
+            head.host = std::move(host);
+            return rig.answer(head).response.status;
+        };
+        const auto get_with = [&rig, &token](std::optional<std::string> host) {
+            auto head = request("GET", "/latest/meta-data/iam/security-credentials/e2e-app",
+                                {{"x-aws-ec2-metadata-token", token}});
+            head.host = std::move(host);
+            return rig.answer(head).response.status;
+        };
+        const std::vector<std::string> metadata_hosts = {"127.0.0.1:9911",     "127.0.0.1",  "localhost:80",
+                                                         "[::1]:9911",         "[::1]",      "169.254.169.254",
+                                                         "169.254.169.254:80", "127.3.2.1:1"};
+        for (const auto& host : metadata_hosts) {
+            CAPTURE(host);
+            CHECK(get_with(host) == 200);
+        }
+        // (After the GETs: each PUT holds a session, and the rig holds four.)
+        for (const auto& host : metadata_hosts) {
+            CAPTURE(host);
+            CHECK(put_to(host) == 200);
+        }
+        const std::vector<std::optional<std::string>> foreign_hosts = {
+            "attacker.example", "attacker.example:9911",  "127.0.0.1.attacker.example",
+            "[::1]x",           "169.254.169.254.nip.io", "",
+            std::nullopt};
+        for (const auto& host : foreign_hosts) {
+            CAPTURE(host.value_or("(no Host)"));
+            CHECK(put_to(host) == 403);
+            CHECK(get_with(host) == 403);
+        }
+    }
+
+    TEST_CASE("requests relayed by a proxy are refused, whichever header says so")
+    {
+        Rig rig;
+        const std::string token = rig.session();
+        for (const char* header : {"x-forwarded-for", "x-real-ip"}) {
+            CAPTURE(header);
+            CHECK(rig.answer(request("GET", "/latest/meta-data/iam/security-credentials/e2e-app",
+                                     {{"x-aws-ec2-metadata-token", token}, {header, "10.0.0.1"}}))
+                      .response.status == 403);
+        }
+        auto relayed =
+            request("GET", "/latest/meta-data/iam/security-credentials/e2e-app", {{"x-aws-ec2-metadata-token", token}});
+        relayed.relayed = true;  // Forwarded: or Via: (common/http_request.cpp)
+        CHECK(rig.answer(relayed).response.status == 403);
+        relayed.relayed = false;
+        CHECK(rig.answer(relayed).response.status == 200);
     }
 
     TEST_CASE("a session token stops working at its TTL")
