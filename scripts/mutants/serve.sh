@@ -46,3 +46,7 @@ mutant imds-any-host sidecar/serve/imds.cpp \
 mutant imds-relay-headers-ignored sidecar/serve/imds.cpp \
   's/^    if (request\.relayed || !header_values(request, "x-forwarded-for")\.empty() ||$/    if (!header_values(request, "x-forwarded-for").empty() ||/' \
   "$unit"
+# A session token with its expiry rewritten (stretched past its TTL, or made up) would open credentials.
+mutant imds-seal-unchecked sidecar/serve/imds.cpp \
+  's/    if (CRYPTO_memcmp(mac\.data(), bytes->data() + k_sealed_bytes, k_seal_bytes) != 0) {/    if (false) {/' \
+  "$unit"

@@ -249,9 +249,6 @@ struct CredentialServer::Impl {
         for (const TokenSource* accepted : callers.accepted_tokens) {
             state.accepted_token_files_unreadable += accepted->problem().empty() ? 0 : 1;
         }
-        if (callers.imds_sessions != nullptr) {
-            state.imds_sessions_held = callers.imds_sessions->held(real_clock().steady_now());
-        }
         if (const auto token = context.exchange_tokens.current()) {
             const auto decoded = decode_jwt_claims(*token);
             if (const auto* claims = std::get_if<JwtClaims>(&decoded); claims != nullptr) {
@@ -267,9 +264,6 @@ struct CredentialServer::Impl {
         out.metrics = &context.metrics;
         out.accepted_tokens = callers.accepted_tokens;
         out.imds = callers.imds_sessions != nullptr;
-        if (out.imds) {
-            out.imds_sessions_held = callers.imds_sessions->held(real_clock().steady_now());
-        }
         return out;
     }
 

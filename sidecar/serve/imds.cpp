@@ -2,9 +2,14 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <nlohmann/json.hpp>
 
@@ -78,8 +83,8 @@ bool is_credentials_listing(std::string_view path)
 
 }  // namespace
 
-ImdsSessions::ImdsSessions(std::size_t capacity, std::function<void(unsigned char*, std::size_t)> random_bytes)
-    : m_capacity(std::max<std::size_t>(capacity, 1)), m_random(std::move(random_bytes))
+ImdsSessions::ImdsSessions(std::function<void(unsigned char*, std::size_t)> random_bytes)
+    : m_random(std::move(random_bytes))
 {
     if (!m_random) {
         m_random = [](unsigned char* out, std::size_t size) {
@@ -88,44 +93,88 @@ ImdsSessions::ImdsSessions(std::size_t capacity, std::function<void(unsigned cha
             }
         };
     }
+    m_random(m_key.data(), m_key.size());
 }
+
+namespace {
+
+// A token's 32 bytes: when it expires (big-endian milliseconds of the
+// monotonic clock), a nonce, and the first half of HMAC-SHA256 over both.
+constexpr std::size_t k_sealed_bytes = 16;
+constexpr std::size_t k_seal_bytes = k_token_bytes - k_sealed_bytes;
+using TokenBytes = std::array<unsigned char, k_token_bytes>;
+
+std::array<unsigned char, k_seal_bytes> seal(const std::array<unsigned char, 32>& key, const TokenBytes& token)
+{
+    std::array<unsigned char, EVP_MAX_MD_SIZE> mac{};
+    unsigned int length = 0;
+    if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), token.data(), k_sealed_bytes, mac.data(),
+             &length) == nullptr ||
+        length < k_seal_bytes) {
+        throw std::runtime_error("HMAC-SHA256 failed");
+    }
+    std::array<unsigned char, k_seal_bytes> out{};
+    std::copy_n(mac.begin(), k_seal_bytes, out.begin());
+    return out;
+}
+
+std::optional<TokenBytes> from_hex(std::string_view text)
+{
+    if (text.size() != 2 * k_token_bytes) {
+        return std::nullopt;
+    }
+    TokenBytes bytes{};
+    for (std::size_t i = 0; i < bytes.size(); ++i) {
+        const auto [end, error] = std::from_chars(text.data() + 2 * i, text.data() + 2 * i + 2, bytes[i], 16);
+        if (error != std::errc{} || end != text.data() + 2 * i + 2) {
+            return std::nullopt;
+        }
+    }
+    return bytes;
+}
+
+std::int64_t milliseconds_of(SteadyTime time)
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
+}
+
+}  // namespace
 
 std::string ImdsSessions::issue(std::chrono::seconds ttl, SteadyTime now)
 {
-    std::array<unsigned char, k_token_bytes> bytes{};
-    m_random(bytes.data(), bytes.size());
+    TokenBytes bytes{};
+    auto expiry = static_cast<std::uint64_t>(milliseconds_of(now + ttl));
+    for (std::size_t i = 8; i-- > 0; expiry >>= 8U) {
+        bytes[i] = static_cast<unsigned char>(expiry & 0xFFU);
+    }
+    m_random(bytes.data() + 8, k_sealed_bytes - 8);
+    const auto mac = seal(m_key, bytes);
+    std::copy(mac.begin(), mac.end(), bytes.begin() + k_sealed_bytes);
     std::string token;
     token.reserve(2 * bytes.size());
     constexpr std::string_view k_hex = "0123456789abcdef";
     for (const unsigned char byte : bytes) {
-        token += k_hex[byte >> 4];
-        token += k_hex[byte & 0x0F];
+        token += k_hex[byte >> 4U];
+        token += k_hex[byte & 0x0FU];
     }
-    const std::lock_guard lock{m_mutex};
-    if (m_expiry.size() >= m_capacity) {
-        std::erase_if(m_expiry, [now](const auto& entry) { return entry.second <= now; });
-    }
-    if (m_expiry.size() >= m_capacity) {
-        m_expiry.erase(std::min_element(m_expiry.begin(), m_expiry.end(),
-                                        [](const auto& a, const auto& b) { return a.second < b.second; }));
-    }
-    m_expiry[sha256(token)] = now + ttl;
     return token;
 }
 
 bool ImdsSessions::valid(std::string_view token, SteadyTime now) const
 {
-    const Sha256 digest = sha256(token);
-    const std::lock_guard lock{m_mutex};
-    const auto it = m_expiry.find(digest);
-    return it != m_expiry.end() && now < it->second;
-}
-
-std::size_t ImdsSessions::held(SteadyTime now) const
-{
-    const std::lock_guard lock{m_mutex};
-    return static_cast<std::size_t>(
-        std::count_if(m_expiry.begin(), m_expiry.end(), [now](const auto& entry) { return now < entry.second; }));
+    const auto bytes = from_hex(token);
+    if (!bytes) {
+        return false;
+    }
+    const auto mac = seal(m_key, *bytes);
+    if (CRYPTO_memcmp(mac.data(), bytes->data() + k_sealed_bytes, k_seal_bytes) != 0) {
+        return false;
+    }
+    std::uint64_t expiry = 0;
+    for (std::size_t i = 0; i < 8; ++i) {
+        expiry = (expiry << 8U) | (*bytes)[i];
+    }
+    return milliseconds_of(now) < static_cast<std::int64_t>(expiry);
 }
 
 namespace {

@@ -10,23 +10,24 @@
 // network namespace that can send a PUT gets credentials, which is why IMDS
 // is opt-in (--imds).
 //
-// Session tokens are secrets: only their SHA-256 is held, never logged, and
-// at most a fixed number at once (the soonest-expiring one is dropped to make
-// room, so a flood of PUTs costs bounded memory). Times are monotonic.
+// Session tokens are secrets, never logged, and hold nothing: a token is its
+// own expiry (monotonic milliseconds) and a random nonce, sealed with an HMAC
+// under a key drawn when the process starts, like EC2's own stateless
+// tokens. No store means no flood of PUTs can push out another caller's
+// session, and memory does not grow with the sessions issued; a restart
+// invalidates them all, and SDKs then ask for a new one.
 //
 // The answers are a pure function of the request, the held sessions, what is
 // being served and `now`, so tests drive them without sockets or sleeps.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <functional>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
-#include "common/digest.hpp"
 #include "common/event_http_server.hpp"
 #include "common/http_request.hpp"
 #include "sidecar/exchange/refresher.hpp"
@@ -34,29 +35,22 @@
 namespace cw {
 
 inline constexpr std::chrono::seconds k_imds_max_ttl{21600};
-inline constexpr std::size_t k_imds_default_capacity = 1024;
 
 class ImdsSessions {
 public:
-    // `random_bytes` fills a buffer with secure random bytes (default: OpenSSL's RAND_bytes).
-    explicit ImdsSessions(std::size_t capacity = k_imds_default_capacity,
-                          std::function<void(unsigned char*, std::size_t)> random_bytes = {});
+    // `random_bytes` fills a buffer with secure random bytes (default:
+    // OpenSSL's RAND_bytes); the key is drawn from it here.
+    explicit ImdsSessions(std::function<void(unsigned char*, std::size_t)> random_bytes = {});
 
-    // A new session token (64 hex characters, 32 random bytes) valid for `ttl`.
+    // A new session token (64 hex characters) valid for `ttl`.
     std::string issue(std::chrono::seconds ttl, SteadyTime now);
 
+    // Whether `token` was issued by this process and has not expired.
     [[nodiscard]] bool valid(std::string_view token, SteadyTime now) const;
 
-    // Sessions not yet expired.
-    [[nodiscard]] std::size_t held(SteadyTime now) const;
-
 private:
-    const std::size_t m_capacity;
     std::function<void(unsigned char*, std::size_t)> m_random;
-    mutable std::mutex m_mutex;
-    // Keyed by the token's digest; a lookup compares digests of what the
-    // caller sent, which tells it nothing about any held token.
-    std::map<Sha256, SteadyTime> m_expiry;
+    std::array<unsigned char, 32> m_key{};
 };
 
 // What the answers read besides the request.

@@ -195,10 +195,6 @@ std::string Metrics::render(const State& state) const
 
     family(out, "cwcreds_imds_sessions_issued_total", "counter", "IMDSv2 session tokens issued (--imds).");
     sample(out, "cwcreds_imds_sessions_issued_total", static_cast<double>(imds_sessions()));
-    family(out, "cwcreds_imds_sessions_held", "gauge", "IMDSv2 session tokens currently valid (--imds).");
-    if (state.imds_sessions_held) {
-        sample(out, "cwcreds_imds_sessions_held", static_cast<double>(*state.imds_sessions_held));
-    }
 
     family(out, "cwcreds_http_requests_total", "counter", "Requests answered, by path and status code.");
     for (std::size_t route = 0; route < k_route_count; ++route) {

@@ -66,7 +66,6 @@ public:
         std::optional<Millis> clock_skew;
         int consecutive_failures = 0;
         std::size_t accepted_token_files_unreadable = 0;
-        std::optional<std::size_t> imds_sessions_held;  // absent without --imds
     };
 
     // Prometheus text exposition format 0.0.4.

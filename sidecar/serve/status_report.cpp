@@ -155,11 +155,8 @@ void add_caller_status(nlohmann::json& report, const CallerStatus& callers)
         files.push_back(std::move(file));
     }
     nlohmann::json imds{{"enabled", callers.imds}};
-    if (callers.imds) {
-        imds["sessions_held"] = callers.imds_sessions_held;
-        if (callers.metrics != nullptr) {
-            imds["sessions_issued"] = callers.metrics->imds_sessions();
-        }
+    if (callers.imds && callers.metrics != nullptr) {
+        imds["sessions_issued"] = callers.metrics->imds_sessions();
     }
     report["callers"] = {{"served", served}, {"accepted_token_files", files}, {"imds", imds}};
 }

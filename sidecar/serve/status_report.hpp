@@ -39,7 +39,6 @@ struct CallerStatus {
     const Metrics* metrics = nullptr;
     std::vector<TokenSource*> accepted_tokens;
     bool imds = false;
-    std::size_t imds_sessions_held = 0;
 };
 
 // Adds `callers` (what was served to whom, accepted token files readable or

@@ -234,6 +234,13 @@ class InstanceMetadata(itest.TestCase):
         self.assertIn("--imds", proc.stderr)
         self.assertIn("loopback", proc.stderr)
 
+    def test_a_flood_of_session_requests_pushes_out_no_one_elses_session(self):
+        sc = self.start()
+        mine = self.session(sc, ttl="21600")
+        for _ in range(1100):  # more than any store of sessions would hold
+            self.assertEqual(sc.get("/latest/api/token", method="PUT", headers={TTL: "21600"}).status, 200)
+        self.assertEqual(sc.get(CREDS + "s3-app", headers={SESSION: mine}).status, 200)
+
     def test_session_tokens_expire_at_their_ttl(self):
         sc = self.start()
         token = self.session(sc, ttl="1")

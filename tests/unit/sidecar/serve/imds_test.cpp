@@ -34,7 +34,7 @@ std::shared_ptr<const cw::Served> served(std::string token)
 
 // A pod with a session: the token an SDK would hold after its PUT.
 struct Rig {
-    cw::ImdsSessions sessions{4};
+    cw::ImdsSessions sessions;
     cw::ImdsView view{served(""), "e2e-app", "", ""};
     cw::SteadyTime now{std::chrono::hours{1000}};
 
@@ -170,7 +170,6 @@ TEST_SUITE("sidecar::imds")
             CAPTURE(host);
             CHECK(get_with(host) == 200);
         }
-        // (After the GETs: each PUT holds a session, and the rig holds four.)
         for (const auto& host : metadata_hosts) {
             CAPTURE(host);
             CHECK(put_to(host) == 200);
@@ -216,23 +215,42 @@ TEST_SUITE("sidecar::imds")
         CHECK(rig.answer(get).response.status == 401);
     }
 
-    TEST_CASE("a flood of PUTs holds at most the capacity, dropping the soonest-expiring session")
+    TEST_CASE("a flood of PUTs pushes out nobody's session: tokens hold nothing on the sidecar")
     {
-        Rig rig;  // capacity 4
-        const std::string long_lived = rig.session("21600");
-        const std::string short_lived = rig.session("10");
-        for (int i = 0; i < 100; ++i) {
-            rig.session("600");
+        Rig rig;
+        const std::string mine = rig.session("21600");
+        for (int i = 0; i < 10'000; ++i) {
+            rig.session("21600");
         }
-        CHECK(rig.sessions.held(rig.now) == 4);
-        const auto listing = [&](const std::string& token) {
-            return rig
-                .answer(request("GET", "/latest/meta-data/iam/security-credentials/",
-                                {{"x-aws-ec2-metadata-token", token}}))
-                .response.status;
+        CHECK(rig.answer(request("GET", "/latest/meta-data/iam/security-credentials/",
+                                 {{"x-aws-ec2-metadata-token", mine}}))
+                  .response.status == 200);
+    }
+
+    TEST_CASE("a session token cannot be forged, stretched or carried to another process")
+    {
+        Rig rig;
+        const std::string token = rig.session("60");
+        const auto opens = [&rig](const std::string& candidate) {
+            return rig.answer(request("GET", "/latest/meta-data/iam/security-credentials/",
+                                      {{"x-aws-ec2-metadata-token", candidate}}))
+                       .response.status == 200;
         };
-        CHECK(listing(long_lived) == 200);
-        CHECK(listing(short_lived) == 401);
+        REQUIRE(opens(token));
+        // Every single changed digit: the expiry (stretching it), the nonce, the seal.
+        for (std::size_t i = 0; i < token.size(); ++i) {
+            std::string changed = token;
+            changed[i] = changed[i] == 'f' ? '0' : 'f';
+            CAPTURE(i);
+            CHECK_FALSE(opens(changed));
+        }
+        CHECK_FALSE(opens(token.substr(0, 62)));
+        CHECK_FALSE(opens(token + "00"));
+        CHECK_FALSE(opens(std::string(64, 'g')));
+        CHECK_FALSE(opens(std::string(64, '0')));
+        // Another sidecar (another key) does not know it.
+        cw::ImdsSessions other;
+        CHECK_FALSE(other.valid(token, rig.now));
     }
 
     TEST_CASE("no credentials to serve is a 503, never a document")
