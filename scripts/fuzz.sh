@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 
 seconds=${CWCREDS_FUZZ_SECONDS:-30}
 dir=build-fuzz
-all_targets="fuzz_upstream_answer fuzz_jwt_claims fuzz_config fuzz_time_parsers fuzz_http_request fuzz_admission_review fuzz_inject_yaml"
+all_targets="fuzz_upstream_answer fuzz_jwt_claims fuzz_config fuzz_time_parsers fuzz_http_request fuzz_admission_review fuzz_inject_yaml fuzz_log_event"
 targets=${CWCREDS_FUZZ_TARGETS:-$all_targets}
 jobs=$(nproc)
 

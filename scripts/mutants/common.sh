@@ -76,3 +76,11 @@ mutant loopback-by-prefix common/loopback.cpp \
 mutant sigint-not-awaited common/shutdown_signal.cpp \
   's/^    sigaddset(\&set, SIGINT);$/    (void)0;/' \
   "$startup"
+# A pod name holding a line break would go bare into a text log line and forge the next one.
+mutant log-control-chars-bare common/logging.cpp \
+  's/               return byte <= 0x20 || byte >= 0x7F || /               return byte == 0x20 || byte == 0x09 || /' \
+  "$unit"
+# DEL, CSI (U+009B) and bidi overrides would reach the terminal reading the logs.
+mutant log-invisible-controls-kept common/logging.cpp \
+  's/        if (code == 0x7F || is_invisible_control(code)) {/        if (false) {/' \
+  "$unit"

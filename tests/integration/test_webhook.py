@@ -144,6 +144,27 @@ class WebhookTest(unittest.TestCase):
                          "cwcreds cannot inject this pod: hostNetwork pod: container 'exporter' uses port 9911, "
                          "which the cwcreds sidecar needs on the node's network (9911 credentials, 9912 probes)")
 
+    def test_a_pod_name_cannot_forge_log_lines_or_send_terminal_escapes(self):
+        # No space, tab, quote or '=' (which used to be what got a value quoted):
+        # vertical tabs stand in for spaces on a terminal.
+        forged = "web\n2026-12-05T00:00:00.000Z\vinfo\vadmission\vallowed\x1b]0;owned\x07\x1b[2J"
+        refused = pod(hostNetwork=True, containers=[{"name": "x", "image": "x", "ports": [{"containerPort": 9911}]}])
+        refused["metadata"]["name"] = forged
+        status, body = self.post(review(refused))
+        self.assertEqual(status, 200)
+        self.assertFalse(json.loads(body)["response"]["allowed"])
+        deadline = time.monotonic() + 10
+        while not any("admission refused" in line for line in self.log) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        text = "".join(self.log)
+        refusals = [line for line in self.log if "admission refused" in line]
+        self.assertEqual(len(refusals), 1, text)
+        self.assertIn(r'pod="team-a/web\n2026-12-05T00:00:00.000Z', refusals[0])
+        self.assertFalse(any(line.startswith("2026-12-05T00:00:00.000Z") for line in self.log), text)
+        self.assertNotIn("\x1b", text)
+        self.assertNotIn("\x07", text)
+        self.assertNotIn("\v", text)
+
     def test_malformed_and_oversized_reviews_get_a_clear_400(self):
         status, body = self.post(b"{not json")
         self.assertEqual((status, json.loads(body)), (400, {"error": "body is not JSON"}))
