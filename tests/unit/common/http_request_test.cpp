@@ -42,7 +42,7 @@ TEST_SUITE("common::http_request")
         CHECK(request.head_size == text.size());
     }
 
-    TEST_CASE("a proxy's Forwarded or Via header marks the request relayed; two Host headers are refused")
+    TEST_CASE("a proxy's Forwarded or Via header marks the request relayed, and two Host headers are refused")
     {
         CHECK(head(parse("GET / HTTP/1.1\r\nHost: a\r\nForwarded: for=10.0.0.1\r\n\r\n")).relayed);
         CHECK(head(parse("GET / HTTP/1.1\r\nHost: a\r\nvia: 1.1 proxy\r\n\r\n")).relayed);
