@@ -7,11 +7,11 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <limits>
 #include <optional>
-#include <regex>
 #include <sstream>
 
 namespace cw {
@@ -40,6 +40,62 @@ std::optional<bool> bool_word(std::string_view text)
     return std::nullopt;
 }
 
+// The spellings below are scanned by hand, once over the text: std::regex
+// recurses per character and a scalar of 50,000 digits overflows the stack.
+
+// The digits of `text` from `at`; returns where they end.
+std::size_t skip_digits(std::string_view text, std::size_t at)
+{
+    while (at < text.size() && text[at] >= '0' && text[at] <= '9') {
+        ++at;
+    }
+    return at;
+}
+
+std::size_t skip_sign(std::string_view text)
+{
+    return !text.empty() && (text[0] == '-' || text[0] == '+') ? 1 : 0;
+}
+
+// [-+]?[0-9]+
+bool is_integer_spelling(std::string_view text)
+{
+    const std::size_t start = skip_sign(text);
+    const std::size_t end = skip_digits(text, start);
+    return end > start && end == text.size();
+}
+
+// [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
+bool is_float_spelling(std::string_view text)
+{
+    std::size_t at = skip_sign(text);
+    const std::size_t integer_end = skip_digits(text, at);
+    if (integer_end > at) {
+        at = integer_end;
+        if (at < text.size() && text[at] == '.') {
+            at = skip_digits(text, at + 1);
+        }
+    } else {
+        if (at >= text.size() || text[at] != '.') {
+            return false;
+        }
+        const std::size_t fraction_end = skip_digits(text, at + 1);
+        if (fraction_end == at + 1) {
+            return false;
+        }
+        at = fraction_end;
+    }
+    if (at < text.size() && (text[at] == 'e' || text[at] == 'E')) {
+        const std::size_t exponent = at + 1 + skip_sign(text.substr(at + 1));
+        const std::size_t exponent_end = skip_digits(text, exponent);
+        if (exponent_end == exponent) {
+            return false;
+        }
+        at = exponent_end;
+    }
+    return at == text.size();
+}
+
 // A plain scalar as the YAML 1.2 core schema reads it.
 json plain_scalar(const std::string& text)
 {
@@ -49,9 +105,7 @@ json plain_scalar(const std::string& text)
     if (const auto flag = bool_word(text)) {
         return *flag;
     }
-    static const std::regex integer{R"([-+]?[0-9]+)"};
-    static const std::regex floating{R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)"};
-    if (std::regex_match(text, integer)) {
+    if (is_integer_spelling(text)) {
         const char* begin = text.data() + (text[0] == '+' ? 1 : 0);
         std::int64_t value = 0;
         if (std::from_chars(begin, text.data() + text.size(), value).ec == std::errc{}) {
@@ -63,7 +117,7 @@ json plain_scalar(const std::string& text)
         }
         return text;  // beyond 64 bits: kept as written
     }
-    if (std::regex_match(text, floating)) {
+    if (is_float_spelling(text)) {
         try {
             const double value = std::stod(text);
             if (std::isfinite(value)) {
@@ -93,6 +147,7 @@ public:
             case YAML::NodeType::Undefined:
                 return nullptr;
             case YAML::NodeType::Scalar: {
+                count_text(node.Scalar().size());
                 const std::string& tag = node.Tag();
                 if (tag == "!" || tag == "tag:yaml.org,2002:str") {
                     return node.Scalar();
@@ -112,6 +167,7 @@ public:
                     if (!entry.first.IsScalar()) {
                         throw YAML::ParserException(entry.first.Mark(), "a map key is not a scalar");
                     }
+                    count_text(entry.first.Scalar().size());
                     out[entry.first.Scalar()] = convert(entry.second, depth + 1);
                 }
                 return out;
@@ -121,8 +177,18 @@ public:
     }
 
 private:
+    void count_text(std::size_t bytes)
+    {
+        m_text_bytes += bytes;
+        if (m_text_bytes > m_limits.max_text_bytes) {
+            throw TooBig{"more than " + std::to_string(m_limits.max_text_bytes >> 20U) +
+                         " MiB of text (aliases count each time used)"};
+        }
+    }
+
     const YamlLimits& m_limits;
     std::size_t m_nodes = 0;
+    std::size_t m_text_bytes = 0;
 };
 
 // Which document a line belongs to: separators seen before it. An
@@ -154,13 +220,14 @@ std::size_t document_of_line(std::string_view text, std::size_t line)
 // 0x1F, 0o17, 1_000 and 1:30 numbers): quoting too often costs nothing.
 bool needs_quotes(const std::string& text)
 {
-    static const std::regex yaml11_word{R"(y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF|=|<<)"};
+    static constexpr std::array<std::string_view, 18> k_yaml11_words = {
+        "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF", "=", "<<"};
     const bool control = std::any_of(text.begin(), text.end(), [](char c) {
         return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
     });
     return !plain_scalar(text).is_string() || control ||
            (!text.empty() && std::string_view{"0123456789+-."}.find(text.front()) != std::string_view::npos) ||
-           std::regex_match(text, yaml11_word);
+           std::find(k_yaml11_words.begin(), k_yaml11_words.end(), text) != k_yaml11_words.end();
 }
 
 void emit(YAML::Emitter& out, const json& value)

@@ -27,6 +27,10 @@ struct YamlError {
 struct YamlLimits {
     std::size_t max_depth = 64;
     std::size_t max_nodes = 1'000'000;  // across all documents, aliases counted each time used
+    // Text of scalars and keys, likewise: a long string aliased many times is
+    // few nodes but much memory. No manifest without aliases exceeds its
+    // own size, and `cwcreds inject` reads at most 64 MiB.
+    std::size_t max_text_bytes = 64U << 20U;
 };
 
 // Every document of a YAML (or JSON: YAML is a superset) stream, in order;

@@ -150,6 +150,55 @@ tagged: !!str 42
         CHECK(error_of(deep).reason == "nested deeper than 64 levels");
     }
 
+    TEST_CASE("a long string aliased many times is refused by the text it would make, across documents")
+    {
+        // 100 KB used 1,000 times: 100 MB once expanded, from 104 KB of YAML.
+        std::string bomb = "s: &s " + std::string(100'000, 'x') + "\nl: [";
+        for (int i = 0; i < 1'000; ++i) {
+            bomb += "*s, ";
+        }
+        bomb += "*s]\n";
+        CHECK(error_of(bomb).reason == "more than 64 MiB of text (aliases count each time used)");
+
+        // Each document alone is within a budget of 1 MiB; the third takes the stream past it.
+        const std::string document = "a: " + std::string(400'000, 'y') + "\n---\n";
+        const cw::YamlLimits limits{.max_text_bytes = 1U << 20U};
+        const auto error = error_of(document + document + document, limits);
+        CHECK(error.document == 3);
+        CHECK(error.reason == "more than 1 MiB of text (aliases count each time used)");
+    }
+
+    TEST_CASE("a scalar of 50,000 digits is read without recursion: a string too long for a number")
+    {
+        const std::string digits(50'000, '7');
+        const auto parsed = documents("big: " + digits + "\nfraction: 1." + digits + "\nnegative: -" + digits + "\n");
+        REQUIRE(parsed.size() == 1);
+        CHECK(parsed[0]["big"] == digits);
+        CHECK(parsed[0]["fraction"].is_number_float());
+        CHECK(parsed[0]["negative"] == "-" + digits);
+        // Written back quoted, so it stays the string it was read as.
+        CHECK(cw::to_yaml(parsed[0]).find("big: \"" + digits + "\"") != std::string::npos);
+    }
+
+    TEST_CASE("number spellings: what is an integer, what a float, what stays a string")
+    {
+        const auto parsed = documents(
+            "a: 12\nb: -3\nc: +4\nd: 1.\ne: .5\nf: 1e5\ng: -2.5E-3\nh: 1e\ni: .\nj: e5\nk: +\nl: 1.2.3\nm: 0x1F\n");
+        REQUIRE(parsed.size() == 1);
+        const json& v = parsed[0];
+        CHECK(v["a"] == 12);
+        CHECK(v["b"] == -3);
+        CHECK(v["c"] == 4);
+        for (const char* key : {"d", "e", "f", "g"}) {
+            CAPTURE(key);
+            CHECK(v[key].is_number_float());
+        }
+        for (const char* key : {"h", "i", "j", "k", "l", "m"}) {
+            CAPTURE(key);
+            CHECK(v[key].is_string());
+        }
+    }
+
     TEST_CASE("a document that begins with a comma is an error, not a parser that never returns")
     {
         // yaml-cpp 0.7 alone yields empty documents here until memory runs out.
