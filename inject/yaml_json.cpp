@@ -130,6 +130,22 @@ json plain_scalar(const std::string& text)
     return text;
 }
 
+// YAML reads a key written in the plain form (`key: value`) only up to 1024
+// characters, and yaml-cpp, past that, writes every later key of the map in
+// the explicit form (`? key`), so what `inject` writes would not read back the
+// same. No Kubernetes key comes near (a label or annotation key is at most
+// 317 characters of letters, digits and -._/), so keys that could need it,
+// long or holding control characters (which writing escapes to 4 characters
+// each), are refused on reading.
+constexpr std::size_t k_max_key_bytes = 1000;
+
+bool is_plausible_key(std::string_view key)
+{
+    return key.size() <= k_max_key_bytes && std::none_of(key.begin(), key.end(), [](char c) {
+               return static_cast<unsigned char>(c) < 0x20 || c == 0x7F;
+           });
+}
+
 class Converter {
 public:
     explicit Converter(const YamlLimits& limits) : m_limits(limits) {}
@@ -166,6 +182,12 @@ public:
                 for (const auto& entry : node) {
                     if (!entry.first.IsScalar()) {
                         throw YAML::ParserException(entry.first.Mark(), "a map key is not a scalar");
+                    }
+                    if (!is_plausible_key(entry.first.Scalar())) {
+                        throw YAML::ParserException(entry.first.Mark(),
+                                                    "a map key longer than " + std::to_string(k_max_key_bytes) +
+                                                        " bytes or holding a control character (no Kubernetes "
+                                                        "key does)");
                     }
                     count_text(entry.first.Scalar().size());
                     out[entry.first.Scalar()] = convert(entry.second, depth + 1);

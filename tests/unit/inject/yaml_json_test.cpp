@@ -180,6 +180,17 @@ tagged: !!str 42
         CHECK(cw::to_yaml(parsed[0]).find("big: \"" + digits + "\"") != std::string::npos);
     }
 
+    TEST_CASE("keys no Kubernetes object has, too long or holding controls, are refused: what is written reads back")
+    {
+        const std::string longest_label_key = std::string(253, 'd') + "/" + std::string(63, 'n');
+        CHECK(documents(longest_label_key + ": 1\n").at(0) == json{{longest_label_key, 1}});
+        const auto long_key = error_of("a: 1\n---\n" + std::string(1'001, 'k') + ": 1\n");
+        CHECK(long_key.document == 2);
+        CHECK(long_key.reason.find("a map key longer than 1000 bytes or holding a control character") !=
+              std::string::npos);
+        CHECK(error_of("\"a\\u0001b\": 1\n").reason.find("a map key longer than") != std::string::npos);
+    }
+
     TEST_CASE("number spellings: what is an integer, what a float, what stays a string")
     {
         const auto parsed = documents(
