@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime as dt
+import errno
 import json
 import secrets
 import ssl
@@ -135,7 +136,7 @@ class Emulator:
             raise RuntimeError("emulator already running")
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(str(self.pki.cert_file), str(self.pki.key_file))
-        self._server = _TLSServer(("127.0.0.1", self._port), self, context)
+        self._server = self._bind(context)
         self._port = self._server.server_address[1]
         # A short poll interval keeps stop() fast; shutdown() waits for one poll.
         self._thread = threading.Thread(
@@ -144,6 +145,20 @@ class Emulator:
         )
         self._thread.start()
         return self
+
+    def _bind(self, context) -> "_TLSServer":
+        # Brought back on its old port, the emulator may find that port taken
+        # for a moment: it came from the ephemeral range, so a connection
+        # anywhere on this machine can get it as its local port until it
+        # closes. Wait for that (bounded), rather than fail the test.
+        deadline = time.monotonic() + (10 if self._port else 0)
+        while True:
+            try:
+                return _TLSServer(("127.0.0.1", self._port), self, context)
+            except OSError as error:
+                if error.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def stop(self) -> None:
         server, self._server = self._server, None
