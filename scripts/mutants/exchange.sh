@@ -84,3 +84,7 @@ mutant rejected-named-retryable sidecar/exchange/refresh_observer.cpp \
 mutant static-token-kept-when-spoiled sidecar/exchange/token_source.cpp \
   's/            if (!m_rules\.keep_last_good \&\& m_current) {/            if (false) {/' \
   "$unit"
+# The upstream's Expiration served as it said it: with a node clock off, SDKs renew too late or at once.
+mutant expiration-served-as-upstream-said sidecar/exchange/refresher.cpp \
+  's/    served->body = container_credentials_json(credentials, on_wall_clock(credentials\.end(), wall, steady));/    served->body = container_credentials_json(credentials, credentials.expiration);/' \
+  "$unit"
