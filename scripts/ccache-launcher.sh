@@ -6,10 +6,12 @@
 # build-mutants/src/build), so building it reuses the objects the normal build
 # made instead of compiling everything again.
 #
-# While a mutant is applied, scripts/mutants.sh sets CWCREDS_MUTANT_ACTIVE: a
-# deliberate bug may well warn, and -Werror would then report it as not
-# compiling. Such a compile is run again with -Wno-error, a flag that also
-# keeps its object apart from anything a -Werror build is served.
+# While a mutant is applied, scripts/mutants.sh sets CWCREDS_MUTANT_ACTIVE to
+# the mutated file: a deliberate bug may well warn, and -Werror would then
+# report it as not compiling. That file is compiled with -Wno-error, a flag
+# that also keeps its object apart from anything a -Werror build is served;
+# any other compile that fails then (a file including a mutated header) is
+# run again with it.
 # Without ccache, the compiler runs as it is.
 repo=$(cd "$(dirname "$0")/.." && pwd)
 if command -v ccache >/dev/null 2>&1; then
@@ -22,6 +24,11 @@ if command -v ccache >/dev/null 2>&1; then
   set -- ccache "$@"
 fi
 if [ -n "${CWCREDS_MUTANT_ACTIVE:-}" ]; then
+  for arg in "$@"; do
+    case $arg in
+      */"$CWCREDS_MUTANT_ACTIVE") exec "$@" -Wno-error ;;
+    esac
+  done
   "$@" 2>/dev/null && exit 0
   exec "$@" -Wno-error
 fi

@@ -155,6 +155,13 @@ fi
 run_selection() { # LOG SELECTION...
   local log=$1
   shift
+  if [[ "$*" == "$unit" ]]; then
+    # The doctest binary itself: one process for every case, where CTest
+    # starts one per case (seconds per mutant); the same cases, and a
+    # failure names its case as "TEST CASE:".
+    timeout 600 "$build/tests/unit_tests" >"$log" 2>&1
+    return
+  fi
   # shellcheck disable=SC2068 # the selection is several ctest words
   ctest --test-dir "$build" --no-tests=error --output-on-failure -j "$jobs" $@ >"$log" 2>&1
 }
@@ -185,15 +192,15 @@ for i in "${chosen[@]}"; do
   if cmp -s "$repo/$file" "$src/$file"; then
     result="broken (the edit no longer applies to $file)"
     broken=$((broken + 1))
-  elif ! CWCREDS_MUTANT_ACTIVE=1 build_copy "$logs/$name.log" "$(target_of "$sel")"; then
+  elif ! CWCREDS_MUTANT_ACTIVE=$file build_copy "$logs/$name.log" "$(target_of "$sel")"; then
     result="broken (does not compile; $logs/$name.log)"
     broken=$((broken + 1))
   elif run_selection "$logs/$name.log" "$sel"; then
     result="survived"
     survived=$((survived + 1))
   else
-    failing=$(sed -n 's/^[[:space:]]*[0-9]* - \(.*\) (\(Failed\|Timeout\|SEGFAULT\|Subprocess aborted\|Exception\)).*/\1/p' \
-      "$logs/$name.log" | head -3 | paste -sd, -)
+    failing=$( (sed -n 's/^[[:space:]]*[0-9]* - \(.*\) (\(Failed\|Timeout\|SEGFAULT\|Subprocess aborted\|Exception\)).*/\1/p' \
+      "$logs/$name.log"; sed -n 's/^TEST CASE: *//p' "$logs/$name.log" | sort -u) | head -3 | paste -sd, -)
     result="caught (${failing:-see $logs/$name.log})"
     caught=$((caught + 1))
   fi
