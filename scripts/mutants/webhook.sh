@@ -16,7 +16,3 @@ mutant certificate-expiry-metric-stale webhook/certificate_store.cpp \
 mutant review-size-unbounded webhook/webhook_server.cpp \
   's/^        m_server\.set_payload_max_length(k_max_review);/        (void)0;/' \
   "$webhook"
-# SIGTERM would not stop the server: the webhook pod hangs until kubelet kills it, every rollout.
-mutant webhook-not-stopped-on-sigterm webhook/webhook_command.cpp \
-  's/^    server\.stop();$//' \
-  "$webhook"
