@@ -139,11 +139,16 @@ json plain_scalar(const std::string& text)
 // each), are refused on reading.
 constexpr std::size_t k_max_key_bytes = 1000;
 
+// A C0 control character or DEL: what YAML writes only escaped.
+bool has_control(std::string_view text)
+{
+    return std::any_of(text.begin(), text.end(),
+                       [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7F; });
+}
+
 bool is_plausible_key(std::string_view key)
 {
-    return key.size() <= k_max_key_bytes && std::none_of(key.begin(), key.end(), [](char c) {
-               return static_cast<unsigned char>(c) < 0x20 || c == 0x7F;
-           });
+    return key.size() <= k_max_key_bytes && !has_control(key);
 }
 
 class Converter {
@@ -244,10 +249,7 @@ bool needs_quotes(const std::string& text)
 {
     static constexpr std::array<std::string_view, 18> k_yaml11_words = {
         "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF", "=", "<<"};
-    const bool control = std::any_of(text.begin(), text.end(), [](char c) {
-        return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
-    });
-    return !plain_scalar(text).is_string() || control ||
+    return !plain_scalar(text).is_string() || has_control(text) ||
            (!text.empty() && std::string_view{"0123456789+-."}.find(text.front()) != std::string_view::npos) ||
            std::find(k_yaml11_words.begin(), k_yaml11_words.end(), text) != k_yaml11_words.end();
 }
