@@ -336,6 +336,65 @@ public:
     void OnMapEnd() override {}
 };
 
+// Length of the UTF-8 sequence at `at`, or 0 when it is not one (overlong
+// forms, surrogates and code points past U+10FFFF included).
+std::size_t utf8_sequence_length(std::string_view text, std::size_t at)
+{
+    const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+    const unsigned char lead = byte(at);
+    std::size_t length = 0;
+    unsigned char low = 0x80;
+    unsigned char high = 0xBF;
+    if (lead < 0x80) {
+        return 1;
+    }
+    if (lead >= 0xC2 && lead <= 0xDF) {
+        length = 2;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+        length = 3;
+        low = lead == 0xE0 ? 0xA0 : 0x80;
+        high = lead == 0xED ? 0x9F : 0xBF;
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+        length = 4;
+        low = lead == 0xF0 ? 0x90 : 0x80;
+        high = lead == 0xF4 ? 0x8F : 0xBF;
+    } else {
+        return 0;
+    }
+    if (at + length > text.size() || byte(at + 1) < low || byte(at + 1) > high) {
+        return 0;
+    }
+    for (std::size_t i = at + 2; i < at + length; ++i) {
+        if (byte(i) < 0x80 || byte(i) > 0xBF) {
+            return 0;
+        }
+    }
+    return length;
+}
+
+// YAML streams are UTF-8 text without C0 control characters but tab and line
+// breaks. yaml-cpp reads other bytes as they come and writes them back
+// changed (an invalid byte as U+FFFD, three bytes), so a stream holding them
+// would not read back as what was read; refused, with where.
+std::optional<YamlError> unreadable_text(std::string_view text)
+{
+    for (std::size_t at = 0; at < text.size();) {
+        const auto c = static_cast<unsigned char>(text[at]);
+        const std::size_t length = utf8_sequence_length(text, at);
+        // DEL is left alone: yaml-cpp writes it raw and reads it back the same.
+        const bool control = c < 0x20 && c != '\t' && c != '\n' && c != '\r';
+        if (length == 0 || control) {
+            const auto line = static_cast<std::size_t>(
+                std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(at), '\n'));
+            const char* what =
+                length == 0 ? "not UTF-8" : "a raw control character (write it escaped, in double quotes)";
+            return YamlError{document_of_line(text, line), std::string{what} + " at line " + std::to_string(line + 1)};
+        }
+        at += length;
+    }
+    return std::nullopt;
+}
+
 std::optional<YamlError> parser_stalls(std::string_view text)
 {
     std::size_t most = 1;
@@ -365,6 +424,9 @@ std::variant<std::vector<nlohmann::json>, YamlError> parse_yaml_documents(std::s
                                                                           const YamlLimits& limits)
 {
     std::vector<YAML::Node> nodes;
+    if (auto unreadable = unreadable_text(text)) {
+        return *unreadable;
+    }
     try {
         if (auto stalled = parser_stalls(text)) {
             return *stalled;

@@ -191,6 +191,25 @@ tagged: !!str 42
         CHECK(error_of("\"a\\u0001b\": 1\n").reason.find("a map key longer than") != std::string::npos);
     }
 
+    TEST_CASE("bytes that are not UTF-8 text, or raw control characters, are refused with their line")
+    {
+        // yaml-cpp keeps an invalid byte as read and writes it back as U+FFFD,
+        // three bytes: a key of 700 such bytes came back over YAML's
+        // 1,024-character limit for a plain key, and the output did not read.
+        const auto invalid = error_of("a: 1\n---\nb: 1\n" + std::string(700, '\xa4') + ": 1\n");
+        CHECK(invalid.document == 2);
+        CHECK(invalid.reason == "not UTF-8 at line 4");
+        CHECK(error_of("a: \"\xc0\xaf\"\n").reason == "not UTF-8 at line 1");      // overlong '/'
+        CHECK(error_of("a: \"\xed\xa0\x80\"\n").reason == "not UTF-8 at line 1");  // a surrogate
+        CHECK(error_of("a: \"\xe2\x82\"\n").reason == "not UTF-8 at line 1");      // cut short
+        CHECK(error_of(std::string{"a: x\0y\n", 7}).reason.find("a raw control character") == 0);
+        CHECK(error_of("a: \"x\x1by\"\n").reason.find("at line 1") != std::string::npos);
+        // Escaped, the same characters are text; tabs, CRLF and any valid UTF-8 stay as they were.
+        CHECK(documents("a: \"x\\x1by\"\n").at(0) == json{{"a", "x\x1by"}});
+        CHECK(documents("a:\t\"caf\xc3\xa9 \xf0\x9f\x9a\x80\"\r\n").at(0) ==
+              json{{"a", "caf\xc3\xa9 \xf0\x9f\x9a\x80"}});
+    }
+
     TEST_CASE("number spellings: what is an integer, what a float, what stays a string")
     {
         const auto parsed = documents(
