@@ -1,6 +1,7 @@
 // Who gets a connection. Accepting takes a slot of `max_connections`; at the
 // cap, or when the process runs out of descriptors (EMFILE), the connection
-// idle longest gives its slot up, and a loop with nothing idle asks the loop
+// idle longest gives its slot up (else the one waiting longest on a
+// half-sent request head), and a loop with nothing idle asks the loop
 // holding the most connections to do it (a handover list and its eventfd).
 // Kept apart from the connection's own life because these rules are about
 // all connections at once, and are where a hostile neighbour pushes hardest.
@@ -16,6 +17,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <tuple>
 
 #include "common/logging.hpp"
 
@@ -24,7 +26,7 @@ namespace cw {
 namespace {
 
 // Out of descriptors, how long a new connection has to send its first
-// request before it counts as idle (see evict_oldest_idle).
+// request before it may be given up (see evict_one).
 constexpr Millis k_first_request_grace{1000};
 
 }  // namespace
@@ -52,7 +54,7 @@ void EventHttpServer::Impl::Loop::request_eviction()
 
 void EventHttpServer::Impl::Loop::evict_for_others()
 {
-    for (int wanted = m_evictions_requested.exchange(0); wanted > 0 && evict_oldest_idle(Spare::fresh); --wanted) {
+    for (int wanted = m_evictions_requested.exchange(0); wanted > 0 && evict_one(Spare::fresh); --wanted) {
     }
 }
 
@@ -76,7 +78,7 @@ void EventHttpServer::Impl::Loop::accept_all()
                 }
                 // An idle connection gives its descriptor up to the
                 // caller waiting now, as at the connection cap.
-                if (evict_oldest_idle(Spare::fresh)) {
+                if (evict_one(Spare::fresh)) {
                     continue;
                 }
                 if (Loop* fuller = fullest_other_loop(); fuller != nullptr) {
@@ -91,7 +93,7 @@ void EventHttpServer::Impl::Loop::accept_all()
         if (m_server.descriptors_exhausted.exchange(false)) {
             log_event(spdlog::level::info, "accepting connections again");
         }
-        if (m_server.active.fetch_add(1) >= m_server.options.max_connections && !evict_oldest_idle()) {
+        if (m_server.active.fetch_add(1) >= m_server.options.max_connections && !evict_one()) {
             // Loops own their connections: the one holding the most
             // may have an idle one to give up.
             if (Loop* fuller = fullest_other_loop(); fuller != nullptr) {
@@ -120,7 +122,7 @@ void EventHttpServer::Impl::Loop::adopt_handed_over()
         fds.swap(m_handed_over);
     }
     for (const int fd : fds) {
-        if (evict_oldest_idle()) {
+        if (evict_one()) {
             add_connection(fd);
         } else {
             refuse(fd);
@@ -178,21 +180,32 @@ void EventHttpServer::Impl::Loop::pause_accepting(int error)
     }
 }
 
-bool EventHttpServer::Impl::Loop::evict_oldest_idle(Spare spare)
+bool EventHttpServer::Impl::Loop::evict_one(Spare spare)
 {
     const auto fresh_since = Steady::now() - k_first_request_grace;
-    std::vector<std::pair<Steady::time_point, int>> candidates;
+    // (0, idle since) before (1, waiting since): an idle connection loses
+    // nothing, so every one goes before any connection mid-head.
+    std::vector<std::tuple<int, Steady::time_point, int>> candidates;
     for (const auto& [fd, connection] : m_connections) {
         const bool fresh = !connection.asked_anything && connection.last_request > fresh_since;
-        if (connection.idle() && !(spare == Spare::fresh && fresh)) {
-            candidates.emplace_back(connection.last_request, fd);
+        if (spare == Spare::fresh && fresh) {
+            continue;
+        }
+        if (connection.idle() && connection.asked_anything) {
+            candidates.emplace_back(0, connection.last_request, fd);
+        } else if (connection.awaiting_head()) {
+            candidates.emplace_back(1, connection.in.empty() ? connection.last_request : connection.head_started, fd);
         }
     }
     std::sort(candidates.begin(), candidates.end());
-    for (const auto& [since, fd] : candidates) {
-        // A request still in the kernel (a connection accepted a
-        // moment ago, or one asking again) makes it busy, not idle.
-        if (int unread = 0; ::ioctl(fd, FIONREAD, &unread) == 0 && unread > 0) {
+    for (const auto& [tier, since, fd] : candidates) {
+        // A request still in the kernel (a connection accepted a moment
+        // ago, or one asking again) is on its way to an answer. Not so
+        // for more bytes of a head already begun: a neighbour dripping
+        // into every connection would otherwise leave the newest caller,
+        // whose request has not arrived yet, the only one to give up.
+        const bool head_begun = !m_connections.at(fd).in.empty();
+        if (int unread = 0; !head_begun && ::ioctl(fd, FIONREAD, &unread) == 0 && unread > 0) {
             continue;
         }
         close_connection(fd);  // its slot is the one the newcomer counted itself into

@@ -134,6 +134,9 @@ void EventHttpServer::Impl::Loop::read_from(Connection& connection)
         const std::size_t room = std::min(buffer.size(), max_input - connection.in.size());
         const ssize_t got = ::recv(connection.fd.get(), buffer.data(), room, 0);
         if (got > 0) {
+            if (connection.in.empty()) {
+                connection.head_started = Steady::now();
+            }
             connection.in.append(buffer.data(), static_cast<std::size_t>(got));
         } else if (got < 0 && errno == EINTR) {
             continue;

@@ -16,12 +16,14 @@
 // `max_pending_output`; input is held up to one request head; buffers give
 // their memory back once drained; a connection that would grow its buffers
 // while all connections together hold `max_buffered` bytes is closed; a
-// connection gets a bounded number of answers per turn of its loop. At
-// `max_connections`, or when descriptors run out (EMFILE), the connection
-// idle longest makes room for the newcomer (a loop with none hands the
-// newcomer to the loop holding the most). With nothing idle, a newcomer at
-// the cap is refused, and on EMFILE the loop stops accepting for
-// `accept_pause` instead of waking again at once. A handler that throws gets
+// connection gets a bounded number of answers per turn of its loop. A request
+// head has `head_timeout` from its first byte, however many requests came
+// before it on the connection. At `max_connections`, or when descriptors run
+// out (EMFILE), the connection idle longest makes room for the newcomer, else
+// the one waiting longest on an unfinished head (a loop with neither hands
+// the newcomer to the loop holding the most). With every connection owed an
+// answer, a newcomer at the cap is refused, and on EMFILE the loop stops
+// accepting for `accept_pause` instead of waking again at once. A handler that throws gets
 // its caller a 500, never std::terminate.
 #pragma once
 
@@ -57,7 +59,7 @@ struct EventHttpServerOptions {
     std::size_t max_connections = 1024;
     std::size_t max_head = 16 * 1024;
     Millis idle_timeout{60'000};  // keep-alive connections with nothing in flight
-    Millis head_timeout{10'000};  // a request head that does not finish arriving
+    Millis head_timeout{10'000};  // from a request head's first byte (or the accept) to its end
     Millis park_limit{800};
     bool keep_alive = true;                      // false: every answer closes its connection
     std::size_t max_pending_output = 64 * 1024;  // per connection, before its parsing pauses
@@ -70,7 +72,7 @@ struct EventHttpServerStats {
     std::size_t connections = 0;
     std::size_t buffered_bytes = 0;   // buffer capacity held by all connections
     std::uint64_t accept_pauses = 0;  // accept failed for want of descriptors
-    std::uint64_t evictions = 0;      // idle connections closed to make room (cap or EMFILE)
+    std::uint64_t evictions = 0;      // idle or half-sent connections closed to make room (cap or EMFILE)
     std::uint64_t refusals = 0;       // newcomers closed at the cap, nothing idle to evict
     std::uint64_t shed = 0;           // closed while holding buffers past max_buffered
     std::uint64_t handler_failures = 0;

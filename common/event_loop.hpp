@@ -64,6 +64,7 @@ struct Connection {
     std::string out;
     std::size_t out_offset = 0;
     Steady::time_point last_request;  // accept, or the last complete request
+    Steady::time_point head_started;  // the first byte of the unparsed input arrived
     bool asked_anything = false;      // a connection that never sent a request gets the head timeout
     bool read_closed = false;         // the peer sent EOF
     bool close_after_write = false;
@@ -76,6 +77,12 @@ struct Connection {
     [[nodiscard]] std::size_t pending_output() const { return out.size() - out_offset; }
     // Nothing asked and unanswered, nothing owed: closing it loses nothing.
     [[nodiscard]] bool idle() const { return !parked && in.empty() && pending_output() == 0 && !close_after_write; }
+    // Waiting on the client for (the rest of) a request head: never asked
+    // anything, or holds part of a head. The server owes it nothing yet.
+    [[nodiscard]] bool awaiting_head() const
+    {
+        return !parked && pending_output() == 0 && !close_after_write && (!in.empty() || !asked_anything);
+    }
 };
 
 struct EventHttpServer::Impl {
@@ -99,6 +106,10 @@ struct EventHttpServer::Impl {
         // At the cap, a newcomer takes the slot of the connection that has
         // been idle longest: a keep-alive client loses nothing (its pool
         // reconnects), while camping on every slot no longer locks others out.
+        // With nothing idle, the connection that has waited longest on an
+        // unfinished request head gives its slot up: half a head costs the
+        // server nothing to drop, and a slot held by one would otherwise be
+        // a slot no caller can win.
         // Out of descriptors (`Spare::fresh`), a connection that has not yet
         // had a second to send its first request is spared: it came before
         // the caller waiting, and giving its descriptor to that caller would
@@ -119,7 +130,7 @@ struct EventHttpServer::Impl {
         void refuse(int fd);
         void add_connection(int fd);
         void pause_accepting(int error);
-        bool evict_oldest_idle(Spare spare = Spare::none);
+        bool evict_one(Spare spare = Spare::none);
 
         // One connection (event_connection.cpp).
         void close_connection(int fd);

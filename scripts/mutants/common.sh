@@ -14,7 +14,7 @@ mutant output-unbounded common/event_http_server.hpp \
   's/std::size_t max_pending_output = 64 \* 1024;/std::size_t max_pending_output = std::size_t{1} << 40;/' \
   "$unit"
 mutant no-eviction-at-cap common/event_admission.cpp \
-  's/>= m_server\.options\.max_connections \&\& !evict_oldest_idle()) {/>= m_server.options.max_connections) {/' \
+  's/>= m_server\.options\.max_connections \&\& !evict_one()) {/>= m_server.options.max_connections) {/' \
   "$unit"
 mutant pipelined-turn-never-resumed common/event_connection.cpp \
   's/^            queue_turn(connection);/            (void)0;/' \
@@ -32,11 +32,20 @@ mutant other-loop-not-asked-to-evict common/event_admission.cpp \
   's/^                    fuller->request_eviction();$/                    (void)fuller;/' \
   "$unit"
 mutant handover-counted-per-loop common/event_admission.cpp \
-  's/^        if (evict_oldest_idle()) {$/        if (m_connections.size() < m_server.options.max_connections || evict_oldest_idle()) {/' \
+  's/^        if (evict_one()) {$/        if (m_connections.size() < m_server.options.max_connections || evict_one()) {/' \
   "$unit"
 mutant silent-connection-kept-as-keep-alive common/event_loop.cpp \
-  's/^        const bool idle_keep_alive = connection.in.empty() \&\& connection.asked_anything;$/        const bool idle_keep_alive = connection.in.empty();/' \
+  's/^        } else if (connection.asked_anything) {$/        } else if (true) {/' \
   "$unit"
+mutant half-sent-heads-never-evicted common/event_admission.cpp \
+  's/^        } else if (connection.awaiting_head()) {$/        } else if (false) {/' \
+  "$unit"
+mutant head-time-from-request-before common/event_loop.cpp \
+  's/^            deadline = connection.head_started + m_server.options.head_timeout;$/            deadline = connection.last_request + m_server.options.head_timeout;/' \
+  "$unit"
+mutant dripped-heads-spared-at-cap common/event_admission.cpp \
+  's/^        const bool head_begun = !m_connections.at(fd).in.empty();$/        const bool head_begun = false;/' \
+  '-R ^integration\.test_hostile_neighbours$'
 mutant port-shared-with-second-server common/event_http_server.cpp \
   's/setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, \&on, sizeof on);/setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, \&on, sizeof on); setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, \&on, sizeof on);/' \
   "$unit"

@@ -1,6 +1,8 @@
 // The event server at its connection cap and out of descriptors, over real loopback sockets.
 #include <doctest/doctest.h>
 
+#include <atomic>
+
 #include "event_server_rig.hpp"
 
 using namespace cw::test;
@@ -8,23 +10,54 @@ using namespace std::chrono_literals;
 
 TEST_SUITE("common::EventHttpServer")
 {
-    TEST_CASE("at the cap, with every connection mid-request, a newcomer is refused and the others served")
+    TEST_CASE("at the cap, with nothing idle, the connection waiting longest on a half-sent head makes room")
     {
         cw::EventHttpServerOptions options;
         options.max_connections = 2;
         options.threads = 1;
         Running running{echo_path(), options};
+        Client longest{running.port()};
+        Client later{running.port()};
+        longest.send("GET /1 HTTP/1.1\r\nHost: example\r\n");
+        REQUIRE(eventually([&] { return running.server().stats().buffered_bytes > 0; }));
+        const auto one_head = running.server().stats().buffered_bytes;
+        later.send("GET /2 HTTP/1.1\r\nHost: example\r\n");
+        REQUIRE(eventually([&] { return running.server().stats().buffered_bytes > one_head; }));
+        Client newcomer{running.port()};
+        newcomer.send("GET /new HTTP/1.1\r\n\r\n");
+        CHECK(newcomer.receive(1).find("\r\n\r\n/new") != std::string::npos);
+        CHECK(longest.closed_by_server());
+        later.send("\r\n");
+        CHECK(later.receive(1).find("\r\n\r\n/2") != std::string::npos);
+        CHECK(running.server().stats().evictions == 1);
+        CHECK(running.server().stats().refusals == 0);
+    }
+
+    TEST_CASE("at the cap, with every connection owed an answer, a newcomer is refused and the others served")
+    {
+        std::atomic<bool> ready{false};
+        cw::EventHttpServerOptions options;
+        options.max_connections = 2;
+        options.threads = 1;
+        options.park_limit = 10min;
+        Running running{
+            [&](const cw::HttpRequestHead& request, bool) {
+                return ready ? std::optional<cw::HttpResponse>{cw::HttpResponse{200, "text/plain", request.path, {}}}
+                             : std::nullopt;
+            },
+            options};
         Client first{running.port()};
         Client second{running.port()};
-        const std::string half = "GET /1 HTTP/1.1\r\nHost: example\r\n";
-        first.send(half);
-        second.send(half);
-        REQUIRE(eventually([&] { return running.server().stats().buffered_bytes >= 2 * half.size(); }));
+        first.send("GET /1 HTTP/1.1\r\n\r\n");
+        second.send("GET /2 HTTP/1.1\r\n\r\n");
+        REQUIRE(eventually([&] { return running.server().stats().connections == 2; }));
         Client third{running.port()};
         CHECK(third.closed_by_server());
         CHECK(running.server().stats().refusals == 1);
-        first.send("\r\n");
+        ready = true;
+        running.server().wake();
         CHECK(first.receive(1).find("\r\n\r\n/1") != std::string::npos);
+        CHECK(second.receive(1).find("\r\n\r\n/2") != std::string::npos);
     }
 
     TEST_CASE("at the cap, the connection idle longest makes room for a newcomer")

@@ -65,6 +65,25 @@ TEST_SUITE("common::EventHttpServer")
         CHECK(client.receive(1).find("\r\n\r\n/first") != std::string::npos);
     }
 
+    TEST_CASE("a request head has the head timeout from its own first byte, after any wait in keep-alive")
+    {
+        // The loop sweeps once a second; the head below is left unfinished
+        // across at least one sweep, which closed it when its time counted
+        // from the request before.
+        cw::EventHttpServerOptions options;
+        options.head_timeout = 2s;
+        options.idle_timeout = 60s;
+        Running running{echo_path(), options};
+        Client client{running.port()};
+        client.send("GET /first HTTP/1.1\r\n\r\n");
+        REQUIRE(client.receive(1).find("/first") != std::string::npos);
+        std::this_thread::sleep_for(2500ms);  // idle in keep-alive, longer than a head may take
+        client.send("GET /second HTTP/1.1\r\n");
+        std::this_thread::sleep_for(1100ms);  // a sweep passes while the head is unfinished
+        client.send("\r\n");
+        CHECK(client.receive(1).find("\r\n\r\n/second") != std::string::npos);
+    }
+
     TEST_CASE("a connection that never asks anything is closed after the head timeout, not the idle one")
     {
         cw::EventHttpServerOptions options;

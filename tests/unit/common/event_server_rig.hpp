@@ -238,8 +238,8 @@ private:
 };
 
 // One loop held inside a handler (GET /hold) while callers queue up behind
-// it; the holder then has half a second request pending, so it is never
-// idle. Accepts again, pausing 50 ms when out of descriptors, on release().
+// it; the holder then has a second request parked (GET /owed), so it is
+// owed an answer and never given up to make room. Accepts again, pausing 50 ms when out of descriptors, on release().
 // With several loops, the one held is the first (see the top of this file):
 // the others accept meanwhile.
 class HeldLoop {
@@ -251,6 +251,9 @@ public:
                             m_holding = true;
                             m_released.wait();
                         }
+                        if (request.path == "/owed") {
+                            return std::optional<cw::HttpResponse>{};  // parked: owed an answer all along
+                        }
                         return std::optional<cw::HttpResponse>{
                             cw::HttpResponse{200, "text/plain", request.path, {}}};
                     },
@@ -259,7 +262,7 @@ public:
     {
         REQUIRE(eventually([this] { return m_running.first_loop_waiting(); }));
         m_holder.connect();
-        m_holder.send("GET /hold HTTP/1.1\r\n\r\nGET /later HTTP/1.1\r\n");
+        m_holder.send("GET /hold HTTP/1.1\r\n\r\nGET /owed HTTP/1.1\r\n\r\n");
         REQUIRE(eventually([this] { return m_holding.load(); }));
     }
 
@@ -283,6 +286,7 @@ public:
         cw::EventHttpServerOptions options;
         options.threads = 1;
         options.accept_pause = 50ms;
+        options.park_limit = 10min;  // the holder's second request stays owed for the whole test
         return options;
     }
 
