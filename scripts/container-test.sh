@@ -20,9 +20,10 @@
 #    entrypoint, OCI labels); then `serve` on the host network with the
 #    restricted settings the manifests use (read-only root, no capabilities,
 #    no-new-privileges) against the HTTPS emulator started here on 127.0.0.1,
-#    with the CA file and a kubelet-style token directory bind-mounted
-#    read-only; fetches /v1/credentials once with the token as Authorization
-#    (200 + JSON), /healthz and /readyz on both listeners (the probe listener,
+#    with the CA file, a kubelet-style token directory and the
+#    legacy-clients caller token (root-owned, the manifest's defaultMode)
+#    bind-mounted read-only; fetches /v1/credentials with the token and
+#    with the caller token as Authorization (200 + JSON), /healthz and /readyz on both listeners (the probe listener,
 #    which the manifests' kubelet probes use, must 404 on credentials); runs
 #    `cwcreds inspect --sidecar` in it with `podman exec`; checks the
 #    process runs as 65532:65532 with no capabilities; stops it with
@@ -294,6 +295,16 @@ if [[ -z $emulator_url ]]; then
   exit 1
 fi
 
+# The legacy-clients component's caller token, as a kubelet writes a Secret
+# volume: files owned by root, with the manifest's defaultMode (no fsGroup).
+# The sidecar runs as 65532, so that mode must let others read.
+secret_mode=$(sed -n 's/^ *defaultMode: \(0[0-7]*\)$/\1/p' manifests/components/cwcreds-legacy-clients/sidecar.yaml)
+mkdir -p "$work/caller-secret"
+caller_token=$(openssl rand -hex 24)
+printf '%s' "$caller_token" >"$work/caller-secret/token"
+chown -R 0:0 "$work/caller-secret"
+chmod "$secret_mode" "$work/caller-secret/token"
+
 name=cwcreds-ci-$$
 containers+=("$name")
 log "podman run $name: cwcreds serve against $emulator_url"
@@ -301,8 +312,10 @@ timeout 60 podman --runtime runc run -d --name "$name" --network host \
   --read-only --cap-drop ALL --security-opt no-new-privileges \
   -v "$work/emulator/ca.pem:/etc/cwcreds/ca.pem:ro" \
   -v "$work/emulator/tokens:/var/run/secrets/tokens:ro" \
+  -v "$work/caller-secret:/var/run/secrets/cwcreds-caller:ro" \
   "$image" serve --endpoint "$emulator_url/v1/cwobject/temporary-credentials/oidc/cw-test-org" \
-  --ca-file /etc/cwcreds/ca.pem --listen 127.0.0.1:0 --probe-listen 127.0.0.1:0 >/dev/null
+  --ca-file /etc/cwcreds/ca.pem --listen 127.0.0.1:0 --probe-listen 127.0.0.1:0 \
+  --accept-token-file /var/run/secrets/cwcreds-caller/token >/dev/null
 
 port=""
 probe_port=""
@@ -323,6 +336,10 @@ else
   status=$(curl -sS -m 5 -o "$work/credentials.json" -w '%{http_code}' \
     -H "Authorization: $token" "http://127.0.0.1:$port/v1/credentials" || true)
   check "GET /v1/credentials with the token answers 200 (got: $status)" [ "$status" = 200 ]
+  status=$(curl -sS -m 5 -o /dev/null -w '%{http_code}' \
+    -H "Authorization: $caller_token" "http://127.0.0.1:$port/v1/credentials" || true)
+  check "the legacy-clients caller token, a root-owned file of mode $secret_mode as in the manifest, is accepted (got: $status)" \
+    [ "$status" = 200 ]
   check "/v1/credentials is container-credentials JSON" python3 -c '
 import json, re, sys
 body = json.load(open(sys.argv[1]))

@@ -97,6 +97,11 @@ test("legacy-clients: one Secret feeds the sidecar's --accept-token-file and the
   assert.ok(secretVolume, "no volume from the Secret");
   const mount = mountOf(container, secretVolume.name);
   assert.ok(mount?.readOnly, "the sidecar does not mount the Secret read-only");
+  // The kubelet writes a Secret's files owned by root with defaultMode (0644
+  // when unset); with no fsGroup, the sidecar's own uid reads them as "others".
+  const mode = secretVolume.secret.defaultMode ?? 0o644;
+  assert.ok(spec.securityContext.fsGroup !== undefined || (mode & 0o004) !== 0,
+    `defaultMode 0${mode.toString(8)} without fsGroup: uid ${container.securityContext?.runAsUser} cannot read the token`);
   assert.equal(env.CWCREDS_ACCEPT_TOKEN_FILE, path.posix.join(mount.mountPath, "token"));
   assert.equal(env.CWCREDS_IMDS_LISTEN, "127.0.0.1:80");
   assert.deepEqual(spec.securityContext.sysctls, [{ name: "net.ipv4.ip_unprivileged_port_start", value: "80" }]);
