@@ -22,17 +22,24 @@ std::uint64_t raise_descriptor_limit()
     return limit.rlim_cur == RLIM_INFINITY ? UINT64_MAX : static_cast<std::uint64_t>(limit.rlim_cur);
 }
 
-ConnectionCaps fit_connection_caps(std::size_t main, std::size_t probes, std::uint64_t limit, std::size_t reserved)
+ConnectionCaps fit_connection_caps(const ConnectionCaps& wanted, std::uint64_t limit, std::size_t reserved)
 {
-    const std::uint64_t available = limit > reserved + 2 ? limit - reserved : 2;
-    if (main + probes <= available) {
-        return {main, probes, false};
+    const std::uint64_t available = limit > reserved + 3 ? limit - reserved : 3;
+    if (std::uint64_t{wanted.main} + wanted.probes + wanted.imds <= available) {
+        return {wanted.main, wanted.probes, wanted.imds, false};
     }
+    const auto share = [&](std::size_t cap) {
+        return cap == 0
+                   ? 0
+                   : static_cast<std::size_t>(std::min<std::uint64_t>(cap, std::max<std::uint64_t>(1, available / 8)));
+    };
     ConnectionCaps caps;
     caps.lowered = true;
-    caps.probes = probes == 0 ? 0 : std::min<std::uint64_t>(probes, std::max<std::uint64_t>(1, available / 8));
-    caps.main = static_cast<std::size_t>(std::max<std::uint64_t>(1, available - caps.probes));
-    caps.main = std::min(caps.main, main);
+    caps.probes = share(wanted.probes);
+    caps.imds = share(wanted.imds);
+    const std::uint64_t side = caps.probes + caps.imds;
+    caps.main = static_cast<std::size_t>(std::max<std::uint64_t>(1, available > side ? available - side : 1));
+    caps.main = std::min(caps.main, wanted.main);
     return caps;
 }
 

@@ -19,13 +19,15 @@ std::uint64_t raise_descriptor_limit();
 
 struct ConnectionCaps {
     std::size_t main = 0;
-    std::size_t probes = 0;
-    bool lowered = false;  // the wanted caps did not fit
+    std::size_t probes = 0;  // 0: no probe listener
+    std::size_t imds = 0;    // 0: no listener of its own for instance metadata
+    bool lowered = false;    // the wanted caps did not fit
 };
 
-// Caps for a main and a probe listener (probes 0: none) that fit in `limit`
-// descriptors once `reserved` are kept for everything else. When they do not
-// fit, the probe listener keeps an eighth (at least one), the main one the rest.
-ConnectionCaps fit_connection_caps(std::size_t main, std::size_t probes, std::uint64_t limit, std::size_t reserved);
+// Caps for every listener, `wanted` (`lowered` ignored), that fit in `limit`
+// descriptors once `reserved` are kept for everything else. When they do
+// not fit, the probe and IMDS listeners each keep an eighth (at least one),
+// the main one the rest.
+ConnectionCaps fit_connection_caps(const ConnectionCaps& wanted, std::uint64_t limit, std::size_t reserved);
 
 }  // namespace cw

@@ -25,11 +25,15 @@ namespace cw {
 
 namespace {
 
-// Descriptors kept for everything but client connections: stdio, listeners,
-// epoll and eventfds, inotify, libcurl's sockets and resolver, token reads.
-// Idle, the sidecar holds 13.
+// Descriptors kept for everything but client connections, so that no crowd
+// of callers can leave the exchange without a socket: stdio, inotify, the
+// watcher's eventfd, libcurl's sockets and resolver, token and CA reads;
+// and, per listener, its socket and each loop's epoll and eventfd
+// (k_descriptors_per_loop). Idle, the sidecar holds 13.
 constexpr std::size_t k_reserved_descriptors = 32;
+constexpr std::size_t k_descriptors_per_loop = 2;
 constexpr std::size_t k_probe_connections = 64;  // kubelet and a scraper, not a crowd
+constexpr std::size_t k_imds_connections = 256;  // this pod's own processes
 constexpr unsigned k_max_loops = 4;
 
 std::string_view mode_name(ExchangeMode mode)
@@ -82,6 +86,7 @@ void log_sizing(const ServeSettings& settings, const CpuBudget& cpus, const Serv
                   {{"max_connections", static_cast<long>(caps.main)},
                    {"requested", static_cast<long>(settings.server.max_connections)},
                    {"probe_connections", static_cast<long>(caps.probes)},
+                   {"imds_connections", static_cast<long>(caps.imds)},
                    {"descriptor_limit", std::to_string(descriptor_limit)}});
     }
 }
@@ -130,13 +135,18 @@ int run_serve(const ServeSettings& settings)
     // 1b. Size the server from what this process may use: descriptors (soft
     // limit raised to the hard one) and CPUs (affinity and cgroup quota).
     const std::uint64_t descriptor_limit = raise_descriptor_limit();
-    const ConnectionCaps caps =
-        fit_connection_caps(settings.server.max_connections, settings.server.probe_host.empty() ? 0 : k_probe_connections,
-                            descriptor_limit, k_reserved_descriptors);
     const CpuBudget cpus = cpu_budget();
+    const unsigned loops = std::min(cpus.usable, k_max_loops);
+    ConnectionCaps wanted;
+    wanted.main = settings.server.max_connections;
+    wanted.probes = settings.server.probe_host.empty() ? 0 : k_probe_connections;
+    wanted.imds = settings.imds.listen_host.empty() ? 0 : k_imds_connections;
+    const std::size_t listeners = 1 + (wanted.probes > 0 ? 1 : 0) + (wanted.imds > 0 ? 1 : 0);
+    const ConnectionCaps caps = fit_connection_caps(
+        wanted, descriptor_limit, k_reserved_descriptors + listeners * (1 + k_descriptors_per_loop * loops));
     ServerSettings server_settings = settings.server;
     server_settings.max_connections = caps.main;
-    server_settings.loops = std::min(cpus.usable, k_max_loops);
+    server_settings.loops = loops;
 
     // 2. The token, and the caller token if it is a different file.
     TokenSource tokens{settings.token_file};
@@ -186,7 +196,7 @@ int run_serve(const ServeSettings& settings)
         ServerSettings imds_settings = server_settings;
         imds_settings.host = settings.imds.listen_host;
         imds_settings.port = settings.imds.listen_port;
-        imds_settings.max_connections = 256;  // this pod's own processes
+        imds_settings.max_connections = caps.imds;
         imds_only = std::make_unique<CredentialServer>(context, imds_settings, Routes::imds_only, callers);
         const int imds_port = imds_only->bind();
         log_event(spdlog::level::info, "instance metadata only, on its own address",
