@@ -46,6 +46,9 @@ mutant head-time-from-request-before common/event_loop.cpp \
 mutant dripped-heads-spared-at-cap common/event_admission.cpp \
   's/^        const bool head_begun = !m_connections.at(fd).in.empty();$/        const bool head_begun = false;/' \
   '-R ^integration\.test_hostile_neighbours$'
+mutant imds-connections-outside-budget common/descriptor_limit.cpp \
+  's/^    const std::uint64_t side = caps.probes + caps.imds;$/    const std::uint64_t side = caps.probes;/' \
+  "$unit"
 mutant port-shared-with-second-server common/event_http_server.cpp \
   's/setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, \&on, sizeof on);/setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, \&on, sizeof on); setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, \&on, sizeof on);/' \
   "$unit"
