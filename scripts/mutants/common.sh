@@ -43,9 +43,6 @@ mutant half-sent-heads-never-evicted common/event_admission.cpp \
 mutant head-time-from-request-before common/event_loop.cpp \
   's/^            deadline = connection.head_started + m_server.options.head_timeout;$/            deadline = connection.last_request + m_server.options.head_timeout;/' \
   "$unit"
-mutant dripped-heads-spared-at-cap common/event_admission.cpp \
-  's/^        const bool head_begun = !m_connections.at(fd).in.empty();$/        const bool head_begun = false;/' \
-  '-R ^integration\.test_hostile_neighbours$'
 mutant imds-connections-outside-budget common/descriptor_limit.cpp \
   's/^    const std::uint64_t side = caps.probes + caps.imds;$/    const std::uint64_t side = caps.probes;/' \
   "$unit"
