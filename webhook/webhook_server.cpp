@@ -123,6 +123,29 @@ public:
         m_server.set_keep_alive_timeout(5);
         m_server.set_keep_alive_max_count(10'000);
 
+        // cpp-httplib bounds a body by Content-Length only: one sent chunked
+        // is read whole, and a gzip one inflated without a bound. The API
+        // server sends every AdmissionReview with a Content-Length and
+        // uncompressed, so both are refused here, before any body is read,
+        // and the connection closed (the unread body must not be parsed as
+        // the next request).
+        m_server.set_pre_routing_handler([this](const httplib::Request& request, httplib::Response& response) {
+            const auto refuse = [&](int status, std::string_view reason) {
+                response.status = status;
+                response.set_header("Connection", "close");
+                response.set_content(fmt::format(R"({{"error":"{}"}})", reason), "application/json");
+                count(AdmissionResult::bad_request);
+                log_event(spdlog::level::warn, "admission refused", {{"reason", reason}});
+                return httplib::Server::HandlerResponse::Handled;
+            };
+            if (request.has_header("Transfer-Encoding")) {
+                return refuse(411, "a body sent without Content-Length (chunked) is refused");
+            }
+            if (request.has_header("Content-Encoding") && request.get_header_value("Content-Encoding") != "identity") {
+                return refuse(415, "a compressed body is refused");
+            }
+            return httplib::Server::HandlerResponse::Unhandled;
+        });
         m_server.Post("/mutate", [this](const httplib::Request& request, httplib::Response& response) {
             mutate(request, response);
         });

@@ -18,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 import cwtest  # noqa: E402
+from itest import sanitized  # noqa: E402
 
 UID = "0df28fbd-5f5f-4f63-8b8b-0123456789ab"
 
@@ -183,6 +184,62 @@ class WebhookTest(unittest.TestCase):
         metrics = self.get("/metrics")
         self.assertIn('cwcreds_webhook_admissions_total{result="bad_request"} 3', metrics)
         self.assertIn('cwcreds_webhook_admissions_total{result="mutated"} 1', metrics)
+
+    def raw_tls(self):
+        raw = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        return ssl.create_default_context(cafile=str(self.both_cas)).wrap_socket(raw, server_hostname="localhost")
+
+    @staticmethod
+    def read_until_closed(tls):
+        data = b""
+        try:
+            while len(data) < 65536:
+                chunk = tls.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except OSError:
+            pass
+        return data.decode(errors="replace")
+
+    def peak_rss_mib(self):
+        for line in Path("/proc/%d/status" % self.proc.pid).read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+        return 0.0
+
+    def test_chunked_and_compressed_bodies_are_refused_before_they_are_read(self):
+        # 40 MiB sent chunked: refused on the head, the body never read.
+        with self.raw_tls() as tls:
+            tls.sendall(b"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        b"Transfer-Encoding: chunked\r\n\r\n")
+            chunk = b"%x\r\n%s\r\n" % (1 << 20, b"{" * (1 << 20))
+            sent = 0
+            try:
+                for _ in range(40):
+                    tls.sendall(chunk)
+                    sent += 1
+            except OSError:
+                pass  # the webhook answered and closed
+            answer = self.read_until_closed(tls)
+        self.assertTrue(answer.startswith("HTTP/1.1 411"), answer)
+        self.assertIn("chunked", answer)
+        # 40 KiB of gzip that would inflate to 40 MiB.
+        import gzip  # noqa: PLC0415 - only this test needs it
+        bomb = gzip.compress(b" " * (40 << 20))
+        with self.raw_tls() as tls:
+            tls.sendall(b"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        b"Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(bomb) + bomb)
+            answer = self.read_until_closed(tls)
+        self.assertTrue(answer.startswith("HTTP/1.1 415"), answer)
+        peak = self.peak_rss_mib()
+        sys.stderr.write("\n  [figure] 40 MiB chunked (%d MiB sent before the refusal) and a %d KiB gzip "
+                         "bomb: webhook peak RSS %.1f MiB\n" % (sent, len(bomb) >> 10, peak))
+        status, _ = self.post(review(pod()))
+        self.assertEqual(status, 200)
+        self.assertIn("admission refused reason=\"a compressed body is refused\"", "".join(self.log))
+        if not sanitized(self.proc.pid):
+            self.assertLess(peak, 64, "the webhook's peak memory (README: under 64 MiB whatever bodies arrive)")
 
     def get(self, path):
         conn = self.connect(self.both_cas)
