@@ -202,7 +202,7 @@ constexpr std::array k_settings{
             "re-read the token file this often even without a file event", k_serve,
             [](Config& c, std::string_view v) { c.sidecar.token_poll = positive_duration(v); }},
     Setting{"--max-connections", "CWCREDS_MAX_CONNECTIONS", "1024", "N",
-            "client connections open at once; at the cap the one idle longest is closed to make room, or the newcomer if none is idle", k_serve,
+            "client connections open at once; at the cap the one idle longest is closed to make room, else the one waiting longest on a half-sent request head, or the newcomer if every connection is owed an answer", k_serve,
             [](Config& c, std::string_view v) {
                 c.sidecar.server.max_connections = count_value(v, 1, 65536);
             }},
