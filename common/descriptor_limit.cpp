@@ -38,8 +38,7 @@ ConnectionCaps fit_connection_caps(const ConnectionCaps& wanted, std::uint64_t l
     caps.probes = share(wanted.probes);
     caps.imds = share(wanted.imds);
     const std::uint64_t side = caps.probes + caps.imds;
-    caps.main = static_cast<std::size_t>(std::max<std::uint64_t>(1, available > side ? available - side : 1));
-    caps.main = std::min(caps.main, wanted.main);
+    caps.main = std::min(static_cast<std::size_t>(available > side ? available - side : 1), wanted.main);
     return caps;
 }
 

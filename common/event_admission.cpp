@@ -194,7 +194,7 @@ bool EventHttpServer::Impl::Loop::evict_one(Spare spare)
         if (connection.idle() && connection.asked_anything) {
             candidates.emplace_back(0, connection.last_request, fd);
         } else if (connection.awaiting_head()) {
-            candidates.emplace_back(1, connection.in.empty() ? connection.last_request : connection.head_started, fd);
+            candidates.emplace_back(1, connection.waiting_since(), fd);
         }
     }
     std::sort(candidates.begin(), candidates.end());

@@ -133,15 +133,9 @@ void EventHttpServer::Impl::Loop::sweep(Steady::time_point now)
         // --max-connections for a minute each. A head counts from its
         // own first byte: answering a request before it does not buy
         // the rest of it more time.
-        Steady::time_point deadline;
-        if (!connection.in.empty()) {
-            deadline = connection.head_started + m_server.options.head_timeout;
-        } else if (connection.asked_anything) {
-            deadline = connection.last_request + m_server.options.idle_timeout;
-        } else {
-            deadline = connection.last_request + m_server.options.head_timeout;
-        }
-        if (now > deadline) {
+        const bool idle_keep_alive = connection.in.empty() && connection.asked_anything;
+        const auto limit = idle_keep_alive ? m_server.options.idle_timeout : m_server.options.head_timeout;
+        if (now - connection.waiting_since() > limit) {
             expired.push_back(fd);
         }
     }

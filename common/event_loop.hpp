@@ -77,6 +77,9 @@ struct Connection {
     [[nodiscard]] std::size_t pending_output() const { return out.size() - out_offset; }
     // Nothing asked and unanswered, nothing owed: closing it loses nothing.
     [[nodiscard]] bool idle() const { return !parked && in.empty() && pending_output() == 0 && !close_after_write; }
+    // Since when the connection has waited on its client: the first byte of
+    // the unfinished head it holds, else its accept or last request.
+    [[nodiscard]] Steady::time_point waiting_since() const { return in.empty() ? last_request : head_started; }
     // Waiting on the client for (the rest of) a request head: never asked
     // anything, or holds part of a head. The server owes it nothing yet.
     [[nodiscard]] bool awaiting_head() const

@@ -35,13 +35,13 @@ mutant handover-counted-per-loop common/event_admission.cpp \
   's/^        if (evict_one()) {$/        if (m_connections.size() < m_server.options.max_connections || evict_one()) {/' \
   "$unit"
 mutant silent-connection-kept-as-keep-alive common/event_loop.cpp \
-  's/^        } else if (connection.asked_anything) {$/        } else if (true) {/' \
+  's/^        const bool idle_keep_alive = connection.in.empty() \&\& connection.asked_anything;$/        const bool idle_keep_alive = connection.in.empty();/' \
   "$unit"
 mutant half-sent-heads-never-evicted common/event_admission.cpp \
   's/^        } else if (connection.awaiting_head()) {$/        } else if (false) {/' \
   "$unit"
-mutant head-time-from-request-before common/event_loop.cpp \
-  's/^            deadline = connection.head_started + m_server.options.head_timeout;$/            deadline = connection.last_request + m_server.options.head_timeout;/' \
+mutant head-time-from-request-before common/event_loop.hpp \
+  's/{ return in.empty() ? last_request : head_started; }/{ return last_request; }/' \
   "$unit"
 mutant imds-connections-outside-budget common/descriptor_limit.cpp \
   's/^    const std::uint64_t side = caps.probes + caps.imds;$/    const std::uint64_t side = caps.probes;/' \
