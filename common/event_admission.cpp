@@ -154,8 +154,18 @@ void EventHttpServer::Impl::Loop::add_connection(int fd)
 {
     const int on = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    std::unique_ptr<SSL, TlsFree> tls;
+    if (m_server.options.tls != nullptr) {
+        tls.reset(SSL_new(m_server.options.tls));
+        if (!tls || SSL_set_fd(tls.get(), fd) != 1) {
+            refuse(fd);  // out of memory: as good as at the cap
+            return;
+        }
+        SSL_set_accept_state(tls.get());
+    }
     auto& connection = m_connections[fd];
     connection.fd = FileDescriptor{fd};
+    connection.tls = std::move(tls);
     connection.last_request = Steady::now();
     connection.interest = EPOLLIN | EPOLLRDHUP;
     add(fd, connection.interest);

@@ -1,8 +1,9 @@
-// One connection's life: read what arrived (bounded by one request head),
-// parse and answer each complete request in turn (a bounded number per turn,
-// so a pipelining client cannot hold its loop), park a request whose answer
-// is not ready yet, send, account the buffers against the server-wide bound,
-// and close once nothing more can be asked or is owed.
+// One connection's life: read what arrived (bounded by one request head, or
+// by the head and body of the request being received), parse and answer
+// each complete request in turn (a bounded number per turn, so a pipelining
+// client cannot hold its loop), park a request whose answer is not ready
+// yet, send, account the buffers against the server-wide bound, and close
+// once nothing more can be asked or is owed.
 #include "common/event_loop.hpp"
 
 #include <sys/epoll.h>
@@ -72,12 +73,29 @@ std::string serialize(const HttpResponse& response, bool keep_alive, bool includ
     return out;
 }
 
-HttpResponse parse_error_response(const HttpParseError& error)
+HttpResponse error_response(const EventHttpServerOptions& options, int status, std::string_view reason)
 {
     HttpResponse response;
-    response.status = error.status;
-    response.body = R"({"Code":"BadRequest","Message":")" + error.reason + "\"}";
+    response.status = status;
+    response.body = options.error_body ? options.error_body(status, reason)
+                                       : R"({"Code":"BadRequest","Message":")" + std::string{reason} + "\"}";
     return response;
+}
+
+// A body is read only as sent with its length and unencoded: the work
+// and memory it costs are then known before any of it is read.
+std::optional<HttpResponse> body_refusal(const EventHttpServerOptions& options, const HttpRequestHead& request)
+{
+    if (request.transfer_encoded) {
+        return error_response(options, 411, "a body must be sent with Content-Length, not chunked");
+    }
+    if (request.content_encoded) {
+        return error_response(options, 415, "a compressed body is refused");
+    }
+    if (request.content_length > options.max_body) {
+        return error_response(options, 413, "the body is larger than " + std::to_string(options.max_body) + " bytes");
+    }
+    return std::nullopt;
 }
 
 HttpResponse internal_error_response()
@@ -101,6 +119,7 @@ void EventHttpServer::Impl::Loop::close_connection(int fd)
         --m_parked;
     }
     m_server.buffered.fetch_sub(it->second.accounted);
+    tls_say_goodbye(it->second);
     m_connections.erase(it);  // the FileDescriptor closes it, which also leaves epoll
     m_connection_count.store(m_connections.size());
     m_server.active.fetch_sub(1);
@@ -117,7 +136,7 @@ void EventHttpServer::Impl::Loop::on_ready(int fd, std::uint32_t flags)
         close_connection(fd);
         return;
     }
-    if ((flags & (EPOLLIN | EPOLLRDHUP)) != 0) {
+    if ((flags & (EPOLLIN | EPOLLRDHUP)) != 0 || ((flags & EPOLLOUT) != 0 && connection.tls_read_wants_write)) {
         read_from(connection);
     }
     serve(connection);
@@ -127,21 +146,20 @@ void EventHttpServer::Impl::Loop::read_from(Connection& connection)
 {
     std::array<char, k_read_chunk> buffer{};
     // One byte over the head limit is enough for the parser to refuse
-    // it; more would only be memory held for a client. What is left
+    // it; more would only be memory held for a client. Once a head
+    // announced a body, the limit is that request's end. What is left
     // in the socket is read once the buffer has been parsed.
-    const std::size_t max_input = m_server.options.max_head + 1;
+    const std::size_t max_input = std::max(connection.want_input, m_server.options.max_head + 1);
     while (connection.in.size() < max_input) {
         const std::size_t room = std::min(buffer.size(), max_input - connection.in.size());
-        const ssize_t got = ::recv(connection.fd.get(), buffer.data(), room, 0);
-        if (got > 0) {
+        const IoResult got = receive(connection, buffer.data(), room);
+        if (got.status == IoStatus::moved) {
             if (connection.in.empty()) {
                 connection.head_started = Steady::now();
             }
-            connection.in.append(buffer.data(), static_cast<std::size_t>(got));
-        } else if (got < 0 && errno == EINTR) {
-            continue;
+            connection.in.append(buffer.data(), got.bytes);
         } else {
-            if (got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+            if (got.status == IoStatus::closed) {
                 connection.read_closed = true;  // answer what was asked, then close
             }
             return;
@@ -153,6 +171,29 @@ bool EventHttpServer::Impl::Loop::may_parse(const Connection& connection) const
 {
     return !connection.parked && !connection.in.empty() && !connection.close_after_write &&
            connection.pending_output() < m_server.options.max_pending_output;
+}
+
+// Moves a request's body out of the input once all of it arrived; until
+// then, records how much input the request needs (read_from stops there).
+// Nothing is reserved for the length announced: memory is held for bytes
+// a client has sent, not for what its head promises.
+bool EventHttpServer::Impl::Loop::take_body(Connection& connection, HttpRequestHead& request)
+{
+    const std::size_t whole = request.head_size + request.content_length;
+    if (connection.in.size() < whole) {
+        connection.want_input = whole;
+        return false;
+    }
+    connection.want_input = 0;
+    if (connection.in.size() == whole) {  // nothing pipelined behind it: no copy
+        request.body = std::move(connection.in);
+        request.body.erase(0, request.head_size);
+        connection.in.clear();
+    } else {
+        request.body = connection.in.substr(request.head_size, request.content_length);
+        connection.in.erase(0, whole);
+    }
+    return true;
 }
 
 // Answers every complete request in the buffer, sending each answer
@@ -172,18 +213,30 @@ void EventHttpServer::Impl::Loop::serve(Connection& connection)
             queue_turn(connection);
             break;
         }
+        if (connection.in.size() < connection.want_input) {
+            break;  // a body is still arriving; its head is parsed again once it is whole
+        }
         auto parsed = parse_http_request_head(connection.in, m_server.options.max_head);
         if (std::holds_alternative<HttpNeedMore>(parsed)) {
             break;
         }
         if (const auto* error = std::get_if<HttpParseError>(&parsed)) {
             connection.in.clear();
-            respond(connection, nullptr, parse_error_response(*error), false);
+            respond(connection, nullptr, error_response(m_server.options, error->status, error->reason), false);
             break;
         }
         auto& request = std::get<HttpRequestHead>(parsed);
-        if (request.has_body) {
-            request.keep_alive = false;  // bodies are never read: answer, then close
+        if (request.has_body && m_server.options.max_body > 0) {
+            if (const auto refusal = body_refusal(m_server.options, request)) {
+                connection.in.clear();
+                respond(connection, &request, *refusal, false);
+                break;
+            }
+            if (!take_body(connection, request)) {
+                break;  // the rest of the body is on its way
+            }
+        } else if (request.has_body) {
+            request.keep_alive = false;  // bodies are not read: answer, then close
             connection.in.clear();
         } else {
             connection.in.erase(0, request.head_size);
@@ -211,8 +264,12 @@ void EventHttpServer::Impl::Loop::serve(Connection& connection)
     }
     const bool want_read = !connection.read_closed && !connection.parked && !connection.close_after_write &&
                            connection.pending_output() < m_server.options.max_pending_output;
-    const std::uint32_t interest =
-        (want_read ? EPOLLIN | EPOLLRDHUP : 0U) | (connection.pending_output() > 0 ? EPOLLOUT : 0U);
+    if (want_read && tls_input_held(connection)) {
+        queue_turn(connection);  // epoll will not say so: the bytes left the socket already
+    }
+    const bool in = want_read || connection.tls_write_wants_read;
+    const bool out = connection.pending_output() > 0 || connection.tls_read_wants_write;
+    const std::uint32_t interest = (in ? EPOLLIN | EPOLLRDHUP : 0U) | (out ? EPOLLOUT : 0U);
     if (interest != connection.interest) {
         connection.interest = interest;
         modify(fd, interest);
@@ -221,18 +278,31 @@ void EventHttpServer::Impl::Loop::serve(Connection& connection)
 }
 
 // Keeps the server-wide total of buffered bytes current. Past
-// max_buffered, a connection that is still holding unparsed input or
-// unsent output is closed rather than allowed to add to it: the
-// clients that read their answers hold nothing and are unaffected.
+// max_buffered, connections still holding unparsed input or unsent
+// output are closed, the one that has waited longest on its client first,
+// until the total fits: a client trickling a body or not reading its
+// answers goes before one whose request arrived just now, and clients
+// that read their answers hold nothing and are unaffected.
 void EventHttpServer::Impl::Loop::account(Connection& connection)
 {
     const std::size_t now = heap_bytes(connection.in) + heap_bytes(connection.out);
-    const std::size_t total = m_server.buffered.fetch_add(now - connection.accounted) + now - connection.accounted;
+    std::size_t total = m_server.buffered.fetch_add(now - connection.accounted) + now - connection.accounted;
     connection.accounted = now;
-    if (total > m_server.options.max_buffered && !connection.parked &&
-        (!connection.in.empty() || connection.pending_output() > 0)) {
+    while (total > m_server.options.max_buffered) {
+        const Connection* longest = nullptr;
+        for (const auto& [fd, candidate] : m_connections) {
+            const bool holding = candidate.accounted > 0 && (!candidate.in.empty() || candidate.pending_output() > 0);
+            if (holding && !candidate.parked &&
+                (longest == nullptr || candidate.waiting_since() < longest->waiting_since())) {
+                longest = &candidate;
+            }
+        }
+        if (longest == nullptr) {
+            return;
+        }
+        total -= longest->accounted;
         m_server.shed.fetch_add(1);
-        close_connection(connection.fd.get());
+        close_connection(longest->fd.get());
     }
 }
 
@@ -251,6 +321,9 @@ void EventHttpServer::Impl::Loop::take_queued_turns()
     for (const int fd : turns) {
         if (const auto it = m_connections.find(fd); it != m_connections.end()) {
             it->second.has_turn_queued = false;
+            if (tls_input_held(it->second)) {
+                read_from(it->second);
+            }
             serve(it->second);
         }
     }
@@ -345,13 +418,11 @@ bool EventHttpServer::Impl::Loop::flush(Connection& connection)
 {
     const int fd = connection.fd.get();
     while (connection.pending_output() > 0) {
-        const ssize_t sent =
-            ::send(fd, connection.out.data() + connection.out_offset, connection.pending_output(), MSG_NOSIGNAL);
-        if (sent > 0) {
-            connection.out_offset += static_cast<std::size_t>(sent);
-        } else if (sent < 0 && errno == EINTR) {
-            continue;
-        } else if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        const IoResult sent =
+            transmit(connection, connection.out.data() + connection.out_offset, connection.pending_output());
+        if (sent.status == IoStatus::moved) {
+            connection.out_offset += sent.bytes;
+        } else if (sent.status == IoStatus::blocked) {
             return true;
         } else {
             close_connection(fd);

@@ -4,8 +4,18 @@
 // socket (EPOLLEXCLUSIVE wakes one loop per connection). Connections cost a
 // few hundred bytes while idle, not a thread, so hundreds of keep-alive
 // clients (boto3 connection pools, one per process) are cheap, and an answer
-// is a parse, a handler call and one send(). Request bodies are never read:
-// a request that has one is answered and its connection closed.
+// is a parse, a handler call and one send(). Request bodies are read only
+// when `max_body` allows them, and only as sent with a Content-Length and no
+// Content-Encoding: a body that would need unbounded work (chunked, or
+// inflating) is refused before any of it is read (411, 415), one over the
+// limit too (413). With max_body 0, a request that has a body is answered
+// and its connection closed.
+//
+// With `tls` set every connection speaks TLS (OpenSSL, non-blocking, on the
+// same loops): the handshake, the head and the body all count against
+// `head_timeout`, and a connection mid-handshake is evictable like one
+// mid-head. Closing sends close_notify once and does not wait for the
+// peer's, so a client that never answers it costs nothing.
 //
 // A handler may answer "not yet" (nullopt): the request is parked, without
 // blocking its loop, and the handler is asked again after wake() or, with
@@ -20,7 +30,7 @@
 // head has `head_timeout` from its first byte, however many requests came
 // before it on the connection. At `max_connections`, or when descriptors run
 // out (EMFILE), the connection idle longest makes room for the newcomer, else
-// the one waiting longest on an unfinished head (a loop with neither hands
+// the one waiting longest on an unfinished request (a loop with neither hands
 // the newcomer to the loop holding the most). With every connection owed an
 // answer, a newcomer at the cap is refused, and on EMFILE the loop stops
 // accepting for `accept_pause` instead of waking again at once. A handler that throws gets
@@ -32,8 +42,11 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
+
+#include <openssl/ssl.h>
 
 #include "common/clock.hpp"
 #include "common/http_request.hpp"
@@ -52,6 +65,10 @@ using HttpHandler = std::function<std::optional<HttpResponse>(const HttpRequestH
 // Called with the request (nullptr for an unparsable one) and the answer, after each answer.
 using HttpObserver = std::function<void(const HttpRequestHead* request, const HttpResponse& response)>;
 
+// The body of an answer the server gives on its own (a malformed head, a
+// refused body), from its status and a short reason.
+using HttpErrorBody = std::function<std::string(int status, std::string_view reason)>;
+
 struct EventHttpServerOptions {
     std::string host = "127.0.0.1";
     std::uint16_t port = 0;
@@ -59,12 +76,15 @@ struct EventHttpServerOptions {
     std::size_t max_connections = 1024;
     std::size_t max_head = 16 * 1024;
     Millis idle_timeout{60'000};  // keep-alive connections with nothing in flight
-    Millis head_timeout{10'000};  // from a request head's first byte (or the accept) to its end
+    Millis head_timeout{10'000};  // from a request's first byte (or the accept) to its end, body included
     Millis park_limit{800};
     bool keep_alive = true;                      // false: every answer closes its connection
     std::size_t max_pending_output = 64 * 1024;  // per connection, before its parsing pauses
     std::size_t max_buffered = 8 * 1024 * 1024;  // all connections' buffers together
     Millis accept_pause{250};                    // after accept fails for want of descriptors
+    std::size_t max_body = 0;                    // 0: bodies are never read
+    SSL_CTX* tls = nullptr;    // set: TLS on every connection; owned by the caller, outlives the server
+    HttpErrorBody error_body;  // none: {"Code":"BadRequest","Message":reason}
 };
 
 // Counters for tests and figures; each is read without a lock.

@@ -9,7 +9,8 @@
 //                         newcomer to another loop;
 //   event_connection.cpp  one connection's life: reading, parsing, turns for
 //                         pipelined requests, parked requests, answering,
-//                         writing, buffer accounting, closing.
+//                         writing, buffer accounting, closing;
+//   event_transport.cpp   its bytes in and out: a plain socket or TLS.
 #pragma once
 
 #include <unistd.h>
@@ -24,6 +25,8 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include <openssl/ssl.h>
 
 #include "common/event_http_server.hpp"
 
@@ -58,9 +61,17 @@ private:
     int m_fd;
 };
 
+struct TlsFree {
+    void operator()(SSL* ssl) const { SSL_free(ssl); }
+};
+
 struct Connection {
     FileDescriptor fd;
+    std::unique_ptr<SSL, TlsFree> tls;  // set on a TLS server; the handshake happens on the first reads
+    bool tls_read_wants_write = false;  // OpenSSL must send before it can read more (handshake, key update)
+    bool tls_write_wants_read = false;
     std::string in;
+    std::size_t want_input = 0;  // head and body of the request being received, once its head is read
     std::string out;
     std::size_t out_offset = 0;
     Steady::time_point last_request;  // accept, or the last complete request
@@ -78,15 +89,29 @@ struct Connection {
     // Nothing asked and unanswered, nothing owed: closing it loses nothing.
     [[nodiscard]] bool idle() const { return !parked && in.empty() && pending_output() == 0 && !close_after_write; }
     // Since when the connection has waited on its client: the first byte of
-    // the unfinished head it holds, else its accept or last request.
+    // the unfinished request it holds, else its accept or last request.
     [[nodiscard]] Steady::time_point waiting_since() const { return in.empty() ? last_request : head_started; }
-    // Waiting on the client for (the rest of) a request head: never asked
-    // anything, or holds part of a head. The server owes it nothing yet.
+    // Waiting on the client for (the rest of) a request: never asked
+    // anything (over TLS: handshake included), or holds part of a request.
+    // The server owes it nothing yet.
     [[nodiscard]] bool awaiting_head() const
     {
         return !parked && pending_output() == 0 && !close_after_write && (!in.empty() || !asked_anything);
     }
 };
+
+// Bytes in and out of one connection, plain or TLS (event_transport.cpp).
+enum class IoStatus { moved, blocked, closed };
+struct IoResult {
+    IoStatus status;
+    std::size_t bytes = 0;
+};
+IoResult receive(Connection& connection, char* buffer, std::size_t size);
+IoResult transmit(Connection& connection, const char* data, std::size_t size);
+// Decrypted bytes OpenSSL holds that epoll cannot signal: read them without waiting.
+bool tls_input_held(const Connection& connection);
+// Sends close_notify if the handshake finished; never waits for the peer's.
+void tls_say_goodbye(Connection& connection);
 
 struct EventHttpServer::Impl {
     // One epoll loop; it owns the connections it accepted.
@@ -140,6 +165,7 @@ struct EventHttpServer::Impl {
         void on_ready(int fd, std::uint32_t flags);
         void read_from(Connection& connection);
         [[nodiscard]] bool may_parse(const Connection& connection) const;
+        bool take_body(Connection& connection, HttpRequestHead& request);
         void serve(Connection& connection);
         void account(Connection& connection);
         void queue_turn(Connection& connection);

@@ -168,9 +168,13 @@ HttpParseResult parse_http_request_head(std::string_view buffer, std::size_t max
                 return HttpParseError{400, "invalid Content-Length"};
             }
             has_length = true;
+            request.content_length = length;
             request.has_body = request.has_body || length > 0;
         } else if (iequals(name, "transfer-encoding")) {
             request.has_body = true;
+            request.transfer_encoded = true;
+        } else if (iequals(name, "content-encoding")) {
+            request.content_encoded = request.content_encoded || !iequals(value, "identity");
         } else if (iequals(name, "host")) {
             if (request.host) {
                 return HttpParseError{400, "more than one Host header"};

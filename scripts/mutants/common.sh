@@ -93,3 +93,19 @@ mutant log-control-chars-bare common/logging.cpp \
 mutant log-invisible-controls-kept common/logging.cpp \
   's/        if (code == 0x7F || is_invisible_control(code)) {/        if (false) {/' \
   "$unit"
+# A chunked body read to its end: memory and time bounded by nothing.
+mutant chunked-body-read-whole common/event_connection.cpp \
+  's/^    if (request\.transfer_encoded) {$/    if (false) {/' \
+  "$unit"
+# A body trickled a byte at a time would hold its connection for ever.
+mutant request-deadline-per-read common/event_connection.cpp \
+  's/^            if (connection\.in\.empty()) {$/            if (true) {/' \
+  "$unit"
+# Past the buffer budget, the newest holder (a review arriving whole) would be closed.
+mutant buffer-budget-sheds-newest common/event_connection.cpp \
+  's/(longest == nullptr || candidate\.waiting_since() < longest->waiting_since())/(longest == nullptr || candidate.waiting_since() > longest->waiting_since())/' \
+  "$unit"
+# Requests decrypted inside OpenSSL, past one read, would wait for bytes that never come.
+mutant tls-held-input-ignored common/event_connection.cpp \
+  's/^    if (want_read \&\& tls_input_held(connection)) {$/    if (false) {/' \
+  "$unit"

@@ -215,4 +215,85 @@ TEST_SUITE("common::EventHttpServer")
         CHECK(answer.find("/body") == std::string::npos);
     }
 
+    TEST_CASE("a body sent with its length reaches the handler, and the request after it is answered")
+    {
+        cw::EventHttpServerOptions options;
+        options.max_body = 64 * 1024;
+        Running running{[](const cw::HttpRequestHead& request, bool) {
+                            return std::optional<cw::HttpResponse>{
+                                cw::HttpResponse{200, "text/plain", request.path + ":" + request.body, {}}};
+                        },
+                        options};
+        Client client{running.port()};
+        const std::string body(40 * 1024, 'b');
+        client.send("POST /review HTTP/1.1\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+                    body.substr(0, 1000));
+        client.send(body.substr(1000) + "GET /next HTTP/1.1\r\n\r\n");
+        const std::string answers = client.receive(2);
+        CHECK(answers.find("\r\n\r\n/review:" + body) != std::string::npos);
+        CHECK(answers.find("\r\n\r\n/next:") != std::string::npos);
+    }
+
+    TEST_CASE("bodies that would cost unbounded work are refused before they are read, and the connection closed")
+    {
+        cw::EventHttpServerOptions options;
+        options.max_body = 1024;
+        Running running{echo_path(), options};
+        const auto refusal = [&](const std::string& head) {
+            Client client{running.port()};
+            client.send(head);
+            const std::string answer = client.receive(1);
+            CHECK(client.closed_by_server());
+            return answer.substr(0, answer.find("\r\n"));
+        };
+        CHECK(refusal("POST /r HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n") == "HTTP/1.1 411 Length Required");
+        CHECK(refusal("POST /r HTTP/1.1\r\nContent-Encoding: gzip\r\nContent-Length: 20\r\n\r\n") ==
+              "HTTP/1.1 415 Unsupported Media Type");
+        CHECK(refusal("POST /r HTTP/1.1\r\nContent-Length: 1025\r\n\r\n") == "HTTP/1.1 413 Content Too Large");
+        // Both a length and chunked: which one ends the body is the ambiguity request smuggling lives on.
+        CHECK(refusal("POST /r HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n") ==
+              "HTTP/1.1 411 Length Required");
+    }
+
+    TEST_CASE("a body trickled in has the head timeout for the whole request, not per read")
+    {
+        cw::EventHttpServerOptions options;
+        options.max_body = 1024;
+        options.head_timeout = 1s;
+        options.idle_timeout = 60s;
+        Running running{echo_path(), options};
+        Client client{running.port()};
+        client.send("POST /slow HTTP/1.1\r\nContent-Length: 100\r\n\r\n");
+        // A byte every 200 ms: each read is prompt, the request never whole.
+        bool closed = false;
+        for (int i = 0; i < 50 && !closed; ++i) {
+            std::this_thread::sleep_for(200ms);
+            closed =
+                ::send(client.fd(), "x", 1, MSG_NOSIGNAL) != 1 || ::recv(client.fd(), nullptr, 0, MSG_DONTWAIT) == 0;
+        }
+        CHECK(closed);
+        CHECK(running.server().stats().connections == 0);
+    }
+
+    TEST_CASE("past the buffer budget, the connection waiting longest on its body gives way to one arriving whole")
+    {
+        cw::EventHttpServerOptions options;
+        options.threads = 1;
+        options.max_body = 128 * 1024;
+        options.max_buffered = 80 * 1024;  // one held body fits, two do not
+        Running running{echo_path(), options};
+        const std::string part(40 * 1024, 'p');
+        const std::string head = "POST /held HTTP/1.1\r\nContent-Length: 100000\r\n\r\n";
+        Client oldest{running.port()};
+        oldest.send(head + part);
+        REQUIRE(eventually([&] { return running.server().stats().buffered_bytes >= part.size(); }));
+        Client younger{running.port()};
+        younger.send(head + part);
+        REQUIRE(eventually([&] { return running.server().stats().shed == 1; }));
+        Client whole{running.port()};
+        whole.send("POST /whole HTTP/1.1\r\nContent-Length: 46080\r\n\r\n" + std::string(46080, 'w'));
+        CHECK(whole.receive(1).find("\r\n\r\n/whole") != std::string::npos);
+        CHECK(oldest.closed_by_server());
+        CHECK(running.server().stats().shed >= 1);
+    }
 }

@@ -116,6 +116,7 @@ public:
         REQUIRE(::connect(m_fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
     }
     ~Client() { ::close(m_fd); }
+    [[nodiscard]] int fd() const { return m_fd; }
     Client(const Client&) = delete;
     Client& operator=(const Client&) = delete;
 
@@ -146,7 +147,7 @@ public:
         return ::recv(m_fd, &byte, 1, 0) == 0;
     }
 
-private:
+    // Responses complete in `data`, by their Content-Length.
     static int complete_responses(const std::string& data)
     {
         int count = 0;
@@ -166,6 +167,7 @@ private:
         }
     }
 
+private:
     int m_fd;
     int m_port;
 };

@@ -74,6 +74,10 @@ TEST_SUITE("common::http_request")
         CHECK(head(parse("POST /v1/credentials HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello")).has_body);
         CHECK(head(parse("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")).has_body);
         CHECK_FALSE(head(parse("POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n")).has_body);
+        CHECK(head(parse("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n")).content_length == 5);
+        CHECK(head(parse("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")).transfer_encoded);
+        CHECK(head(parse("POST / HTTP/1.1\r\nContent-Encoding: gzip\r\n\r\n")).content_encoded);
+        CHECK_FALSE(head(parse("POST / HTTP/1.1\r\nContent-Encoding: Identity\r\n\r\n")).content_encoded);
     }
 
     TEST_CASE("ambiguous or hostile heads are refused with the right status")
