@@ -1,14 +1,40 @@
 // `cwcreds webhook`: load the certificate, serve, stop on SIGTERM/SIGINT.
+#include <algorithm>
 #include <thread>
 
 #include "webhook/webhook_command.hpp"
 
+#include "common/cpu_budget.hpp"
+#include "common/descriptor_limit.hpp"
 #include "common/logging.hpp"
 #include "common/shutdown_signal.hpp"
 #include "webhook/certificate_store.hpp"
 #include "webhook/webhook_server.hpp"
 
 namespace cw {
+
+namespace {
+
+// More loops than this gain nothing for the API server's few connections.
+constexpr unsigned k_max_loops = 4;
+constexpr std::size_t k_max_connections = 4096;
+// Descriptors kept for everything but connections: the listener, each
+// loop's epoll and eventfd, the certificate files, logging.
+constexpr std::size_t k_reserved_descriptors = 32;
+
+// The server's size from what this process may use: loops from its CPUs,
+// the connection cap from its descriptors.
+WebhookCapacity measure_capacity()
+{
+    WebhookCapacity capacity;
+    capacity.loops = std::min(cpu_budget().usable, k_max_loops);
+    const ConnectionCaps caps =
+        fit_connection_caps({k_max_connections, 0, 0, false}, raise_descriptor_limit(), k_reserved_descriptors);
+    capacity.max_connections = caps.main;
+    return capacity;
+}
+
+}  // namespace
 
 int run_webhook(const WebhookSettings& settings, const InjectOptions& mutation)
 {
@@ -19,10 +45,15 @@ int run_webhook(const WebhookSettings& settings, const InjectOptions& mutation)
     CertificateStore certificates{settings.tls_cert_file, settings.tls_key_file};
 
     // 3. Listen, then serve on a thread of its own.
-    WebhookServer server{settings, mutation, certificates};
+    const WebhookCapacity capacity = measure_capacity();
+    WebhookServer server{settings, mutation, certificates, capacity};
     const int port = server.bind();
     log_event(spdlog::level::info, "webhook listening",
-              {{"address", settings.host}, {"port", port}, {"image", mutation.image}});
+              {{"address", settings.host},
+               {"port", port},
+               {"image", mutation.image},
+               {"loops", capacity.loops},
+               {"max_connections", capacity.max_connections}});
     std::thread serve_thread{[&server] { server.run(); }};
 
     // 4. Wait for SIGTERM/SIGINT; in-flight reviews finish before exit.

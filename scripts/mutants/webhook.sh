@@ -14,8 +14,8 @@ mutant certificate-expiry-metric-stale webhook/certificate_store.cpp \
   '/^    m_key_identity = key;$/{n;s/^    m_not_after = m_pair->not_after;$/    (void)0;/}' \
   "$unit"
 mutant review-size-unbounded webhook/webhook_server.cpp \
-  's/^        m_server\.set_payload_max_length(k_max_review);/        (void)0;/' \
+  's/^        options\.max_body = k_max_review;/        options.max_body = 64 * k_max_review;/' \
   "$webhook"
-mutant chunked-body-read-whole webhook/webhook_server.cpp \
-  's/^            if (request.has_header("Transfer-Encoding")) {$/            if (false) {/' \
+mutant webhook-without-buffer-budget webhook/webhook_server.cpp \
+  's/^        options\.max_buffered = k_buffer_budget;/        options.max_buffered = 1024 * k_buffer_budget;/' \
   "$webhook"
