@@ -29,12 +29,20 @@ bool is_null_word(std::string_view text)
     return text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL";
 }
 
+// kubectl reads YAML through sigs.k8s.io/yaml, that is go-yaml v2, which
+// resolves plain scalars by YAML 1.1: `tty: yes` is true and
+// `defaultMode: 0644` is 420. Reading them as kubectl does is what keeps a
+// GitOps file's meaning through `inject`.
 std::optional<bool> bool_word(std::string_view text)
 {
-    if (text == "true" || text == "True" || text == "TRUE") {
+    static constexpr std::array<std::string_view, 11> k_true = {"y",    "Y",    "yes", "Yes", "YES", "true",
+                                                                "True", "TRUE", "on",  "On",  "ON"};
+    static constexpr std::array<std::string_view, 11> k_false = {"n",     "N",     "no",  "No",  "NO", "false",
+                                                                 "False", "FALSE", "off", "Off", "OFF"};
+    if (std::find(k_true.begin(), k_true.end(), text) != k_true.end()) {
         return true;
     }
-    if (text == "false" || text == "False" || text == "FALSE") {
+    if (std::find(k_false.begin(), k_false.end(), text) != k_false.end()) {
         return false;
     }
     return std::nullopt;
@@ -57,12 +65,49 @@ std::size_t skip_sign(std::string_view text)
     return !text.empty() && (text[0] == '-' || text[0] == '+') ? 1 : 0;
 }
 
-// [-+]?[0-9]+
-bool is_integer_spelling(std::string_view text)
+// An integer as Go's strconv.ParseInt(text, 0, 64) reads it once go-yaml
+// has dropped the underscores: an optional sign, then 0x/0o/0b and their
+// digits, or a leading 0 and octal digits, or decimal digits. Beyond 64 bits
+// (go-yaml then tries uint64): nullopt, and the text stays as written.
+std::optional<json> integer_value(std::string_view text)
 {
-    const std::size_t start = skip_sign(text);
-    const std::size_t end = skip_digits(text, start);
-    return end > start && end == text.size();
+    const std::size_t sign = skip_sign(text);
+    const bool negative = sign == 1 && text[0] == '-';
+    std::string_view digits = text.substr(sign);
+    int base = 10;
+    if (digits.size() > 1 && digits[0] == '0') {
+        const char marker = digits[1];
+        if (marker == 'x' || marker == 'X') {
+            base = 16;
+        } else if (marker == 'o' || marker == 'O') {
+            base = 8;
+        } else if (marker == 'b' || marker == 'B') {
+            base = 2;
+        } else {
+            base = 8;
+            digits.remove_prefix(1);
+        }
+        if (base != 8 || marker == 'o' || marker == 'O') {
+            digits.remove_prefix(2);
+        }
+    }
+    if (digits.empty()) {
+        return std::nullopt;
+    }
+    std::uint64_t magnitude = 0;
+    const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), magnitude, base);
+    if (error != std::errc{} || end != digits.data() + digits.size()) {
+        return std::nullopt;
+    }
+    constexpr auto k_max = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+    if (!negative) {
+        return magnitude <= k_max ? json(static_cast<std::int64_t>(magnitude)) : json(magnitude);
+    }
+    if (magnitude > k_max + 1) {
+        return std::nullopt;
+    }
+    return magnitude == k_max + 1 ? json(std::numeric_limits<std::int64_t>::min())
+                                  : json(-static_cast<std::int64_t>(magnitude));
 }
 
 // [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
@@ -96,7 +141,10 @@ bool is_float_spelling(std::string_view text)
     return at == text.size();
 }
 
-// A plain scalar as the YAML 1.2 core schema reads it.
+// A plain scalar as kubectl reads it (go-yaml v2's resolve): null, a
+// YAML 1.1 boolean, an integer in any of Go's bases, a float (written as an
+// integer when it is one, as Go's JSON encoder writes it: `08` is not octal,
+// so it is the float 8, and kubectl sends 8), else the text.
 json plain_scalar(const std::string& text)
 {
     if (is_null_word(text)) {
@@ -105,27 +153,27 @@ json plain_scalar(const std::string& text)
     if (const auto flag = bool_word(text)) {
         return *flag;
     }
-    if (is_integer_spelling(text)) {
-        const char* begin = text.data() + (text[0] == '+' ? 1 : 0);
-        std::int64_t value = 0;
-        if (std::from_chars(begin, text.data() + text.size(), value).ec == std::errc{}) {
-            return value;
-        }
-        std::uint64_t unsigned_value = 0;
-        if (std::from_chars(begin, text.data() + text.size(), unsigned_value).ec == std::errc{}) {
-            return unsigned_value;
-        }
-        return text;  // beyond 64 bits: kept as written
+    const char first = text.front();
+    if ((first < '0' || first > '9') && first != '-' && first != '+' && first != '.') {
+        return text;
     }
-    if (is_float_spelling(text)) {
+    std::string plain = text;
+    plain.erase(std::remove(plain.begin(), plain.end(), '_'), plain.end());
+    if (auto integer = integer_value(plain)) {
+        return *integer;
+    }
+    if (is_float_spelling(plain)) {
         try {
-            const double value = std::stod(text);
+            const double value = std::stod(plain);
+            constexpr double k_exact = 9007199254740992.0;  // 2^53: every integer below is a double
+            if (std::isfinite(value) && value == std::trunc(value) && std::fabs(value) < k_exact) {
+                return static_cast<std::int64_t>(value);
+            }
             if (std::isfinite(value)) {
                 return value;
             }
         } catch (const std::exception&) {
         }
-        return text;
     }
     return text;
 }

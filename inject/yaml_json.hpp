@@ -1,8 +1,10 @@
 // Kubernetes YAML <-> nlohmann::json, on yaml-cpp.
 //
-// Reading follows what the API server accepts: plain scalars become null,
-// booleans (true/false only, the YAML 1.2 core schema; `yes` stays a string),
-// integers and floats by their spelling; quoted or `!!str` scalars stay
+// Reading follows what kubectl sends the API server (sigs.k8s.io/yaml, that
+// is go-yaml v2's YAML 1.1 rules): plain scalars become null, booleans
+// (true/yes/on/y and false/no/off/n, in three cases), integers in Go's bases
+// (`0644` is octal 420, `0x1F`, `0o17`, `0b101`, `1_000`) and floats, a float
+// that is an integer written as one; quoted or `!!str` scalars stay
 // strings. Writing quotes every string that would read back as something
 // else, so a round trip keeps types. Input is untrusted: nesting and the
 // number of nodes (aliases can multiply them: "billion laughs") are bounded,

@@ -55,3 +55,7 @@ mutant text-budget-ignored inject/yaml_json.cpp \
 mutant implausible-key-accepted inject/yaml_json.cpp \
   's/^                    if (!is_plausible_key(entry\.first\.Scalar())) {$/                    if (false) {/' \
   "$unit"
+# GitOps YAML's `defaultMode: 0400` read as decimal 400 would be mode 0620: a group-writable Secret.
+mutant octal-read-as-decimal inject/yaml_json.cpp \
+  's/^            base = 8;$/            base = 10;/' \
+  "$unit"

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <limits>
+
 #include "inject/yaml_json.hpp"
 
 namespace {
@@ -51,7 +53,7 @@ tagged: !!str 42
         CHECK(d["tilde"].is_null());
         CHECK(d["quoted"] == "8080");
         CHECK(d["single"] == "true");
-        CHECK(d["yes_word"] == "yes");
+        CHECK(d["yes_word"] == true);  // YAML 1.1, as kubectl reads it
         CHECK(d["version"] == "1.10.3");
         CHECK(d["tagged"] == "42");
     }
@@ -219,14 +221,50 @@ tagged: !!str 42
         CHECK(v["a"] == 12);
         CHECK(v["b"] == -3);
         CHECK(v["c"] == 4);
-        for (const char* key : {"d", "e", "f", "g"}) {
-            CAPTURE(key);
-            CHECK(v[key].is_number_float());
-        }
-        for (const char* key : {"h", "i", "j", "k", "l", "m"}) {
+        CHECK(v["d"] == 1);  // a float that is an integer goes to the API server as one
+        CHECK(v["e"] == 0.5);
+        CHECK(v["f"] == 100000);
+        CHECK(v["g"] == -0.0025);
+        CHECK(v["m"] == 31);
+        for (const char* key : {"h", "i", "j", "k", "l"}) {
             CAPTURE(key);
             CHECK(v[key].is_string());
         }
+    }
+
+    TEST_CASE("GitOps spellings read as kubectl reads them: octal modes, YAML 1.1 booleans, underscores")
+    {
+        // kubectl (sigs.k8s.io/yaml, go-yaml v2) reads 0644 as 420: writing
+        // it back as 644 would be a different, invalid mode, and 0400 as 400
+        // would be mode 0620, a group-writable Secret.
+        const auto parsed = documents(
+            "defaultMode: 0644\nmode: 0400\nnew_octal: 0o17\nhex: -0x10\nbinary: 0b101\nthousand: 1_000\n"
+            "not_octal: 08\nbig: 0xFFFFFFFFFFFFFFFF\ntoo_big: 0x1FFFFFFFFFFFFFFFF\nmost_negative: "
+            "-9223372036854775808\n"
+            "tty: yes\nstdin: On\nprivileged: N\nhostIPC: off\ntime: 1:30\nzero: 0\nlabel: 0644a\n");
+        REQUIRE(parsed.size() == 1);
+        const json& v = parsed[0];
+        CHECK(v["defaultMode"] == 420);
+        CHECK(v["mode"] == 256);
+        CHECK(v["new_octal"] == 15);
+        CHECK(v["hex"] == -16);
+        CHECK(v["binary"] == 5);
+        CHECK(v["thousand"] == 1000);
+        CHECK(v["not_octal"] == 8);
+        CHECK(v["big"] == 18446744073709551615ULL);
+        CHECK(v["too_big"] == "0x1FFFFFFFFFFFFFFFF");
+        CHECK(v["most_negative"] == std::numeric_limits<std::int64_t>::min());
+        CHECK(v["tty"] == true);
+        CHECK(v["stdin"] == true);
+        CHECK(v["privileged"] == false);
+        CHECK(v["hostIPC"] == false);
+        CHECK(v["time"] == "1:30");
+        CHECK(v["zero"] == 0);
+        CHECK(v["label"] == "0644a");
+        // Written back, the values read the same: 420, not 0644 nor 644.
+        const std::string written = cw::to_yaml(v);
+        CHECK(written.find("defaultMode: 420\n") != std::string::npos);
+        CHECK(documents(written).at(0) == v);
     }
 
     TEST_CASE("a document that begins with a comma is an error, not a parser that never returns")
