@@ -13,6 +13,7 @@
 #include "inject/pod_mutation.hpp"
 
 #include <algorithm>
+#include <array>
 #include <optional>
 #include <set>
 #include <vector>
@@ -148,6 +149,74 @@ void inject_container(json& ops, const json& container, const std::string& point
     append_items(ops, container, pointer, "volumeMounts", std::move(new_mounts));
 }
 
+// The API server decides QoS from cpu and memory alone: Guaranteed when
+// every container has limits for both and its requests, where given, equal
+// them. Quantities are compared as written ("1" and "1000m" count as
+// different, so such a pod is left Burstable, as before).
+bool is_guaranteed(const std::vector<const json*>& containers)
+{
+    return std::all_of(containers.begin(), containers.end(), [](const json* c) {
+        const json* resources = member(*c, "resources");
+        const json* limits = resources != nullptr ? member(*resources, "limits") : nullptr;
+        const json* requests = resources != nullptr ? member(*resources, "requests") : nullptr;
+        if (limits == nullptr || !limits->is_object()) {
+            return false;
+        }
+        static constexpr std::array<const char*, 2> k_qos_resources{"cpu", "memory"};
+        return std::all_of(k_qos_resources.begin(), k_qos_resources.end(), [&](const char* name) {
+            const json* limit = member(*limits, name);
+            const json* request = requests != nullptr && requests->is_object() ? member(*requests, name) : nullptr;
+            return limit != nullptr && !limit->is_null() && (request == nullptr || *request == *limit);
+        });
+    });
+}
+
+// The sidecar is a Linux program; the API server would refuse its
+// securityContext on a Windows pod with field errors that do not say why.
+void refuse_windows(const json& spec)
+{
+    const json* os = member(spec, "os");
+    const json* selector = member(spec, "nodeSelector");
+    const bool windows =
+        (os != nullptr && os->is_object() && string_at(*os, "name") == "windows") ||
+        (selector != nullptr && selector->is_object() && string_at(*selector, "kubernetes.io/os") == "windows");
+    if (windows) {
+        refuse("Windows pod: the cwcreds sidecar runs on Linux nodes only; drop the inject label for this pod");
+    }
+}
+
+// Containers of a pod share its network: a container that declares one of
+// the sidecar's ports would fail to bind, or the sidecar would. On the
+// node's network (hostNetwork) the host ports count too.
+void refuse_port_clash(const json& spec, const std::vector<const json*>& containers, bool injected)
+{
+    const json* host_network = member(spec, "hostNetwork");
+    const bool on_node = host_network != nullptr && *host_network == true;
+    for (const json* c : containers) {
+        if (injected && string_at(*c, "name") == k_sidecar) {
+            continue;
+        }
+        for (const json& port : list_at(*c, "ports", "container")) {
+            for (const char* field : {"containerPort", "hostPort"}) {
+                const json* number = member(port, field);
+                if (number == nullptr || !number->is_number_integer() ||
+                    std::find(k_sidecar_ports.begin(), k_sidecar_ports.end(), number->get<int>()) ==
+                        k_sidecar_ports.end()) {
+                    continue;
+                }
+                const std::string used = "container '" + string_at(*c, "name") + "' uses port " +
+                                         std::to_string(number->get<int>()) + ", which the cwcreds sidecar needs";
+                if (on_node) {
+                    refuse("hostNetwork pod: " + used + " on the node's network (9911 credentials, 9912 probes)");
+                }
+                if (std::string_view{field} == "containerPort") {
+                    refuse(used + " in the pod (9911 credentials, 9912 probes)");
+                }
+            }
+        }
+    }
+}
+
 json mutation_ops(const json& pod, const InjectOptions& options)
 {
     if (!pod.is_object()) {
@@ -210,29 +279,16 @@ json mutation_ops(const json& pod, const InjectOptions& options)
             }
         }
     }
-    const Settings settings = settle(annotation_map, options, all);
-
-    // On the node's network the sidecar's ports are the node's ports.
-    if (const json* host_network = member(*spec, "hostNetwork"); host_network != nullptr && *host_network == true) {
-        for (const json* c : all) {
-            if (injected && string_at(*c, "name") == k_sidecar) {
-                continue;
-            }
-            for (const json& port : list_at(*c, "ports", "container")) {
-                for (const char* field : {"containerPort", "hostPort"}) {
-                    const json* number = member(port, field);
-                    if (number != nullptr && number->is_number_integer() &&
-                        std::find(k_sidecar_ports.begin(), k_sidecar_ports.end(), number->get<int>()) !=
-                            k_sidecar_ports.end()) {
-                        refuse(
-                            "hostNetwork pod: container '" + string_at(*c, "name") + "' uses port " +
-                            std::to_string(number->get<int>()) +
-                            ", which the cwcreds sidecar needs on the node's network (9911 credentials, 9912 probes)");
-                    }
-                }
-            }
-        }
+    Settings settings = settle(annotation_map, options, all);
+    // A Guaranteed pod stays Guaranteed: the static CPU manager gives its
+    // containers exclusive cores only while every container's requests
+    // equal its limits, the sidecar's too.
+    if (member(annotation_map, annotation::guaranteed) == nullptr && !injected && is_guaranteed(all)) {
+        settings.guaranteed = true;
     }
+
+    refuse_windows(*spec);
+    refuse_port_clash(*spec, all, injected);
 
     json ops = json::array();
     const auto existing = coreweave_token_volume(volumes);

@@ -59,3 +59,11 @@ mutant implausible-key-accepted inject/yaml_json.cpp \
 mutant octal-read-as-decimal inject/yaml_json.cpp \
   's/^            base = 8;$/            base = 10;/' \
   "$unit"
+# A Guaranteed GPU Job would turn Burstable and its trainer lose its exclusive cores.
+mutant guaranteed-not-kept inject/pod_mutation.cpp \
+  's/^        settings\.guaranteed = true;$/        (void)0;/' \
+  "$unit"
+# An app declaring 9912 would be injected with a second 9912: one of them cannot bind.
+mutant port-clash-only-on-host-network inject/pod_mutation.cpp \
+  's/^                if (std::string_view{field} == "containerPort") {$/                if (false) {/' \
+  "$unit"

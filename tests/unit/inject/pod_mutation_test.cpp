@@ -64,6 +64,11 @@ const json& pod_of(const json& object)
     return object.at(json::json_pointer{*cw::pod_pointer(object)});
 }
 
+json& pod_of(json& object)
+{
+    return object.at(json::json_pointer{*cw::pod_pointer(object)});
+}
+
 const json* find_named(const json& list, const std::string& name)
 {
     for (const auto& item : list) {
@@ -277,6 +282,66 @@ TEST_SUITE("inject::pod_mutation")
         CHECK(find_named(spec.at("containers").at(0).at("volumeMounts"), "cwcreds-aws") == nullptr);
         const json& resources = spec.at("initContainers").at(0).at("resources");
         CHECK(resources.at("requests") == resources.at("limits"));
+    }
+
+    TEST_CASE("a Guaranteed GPU Job stays Guaranteed without an annotation, unless the annotation says false")
+    {
+        const json before = fixture("guaranteed-gpu-job.yaml");
+        const auto result = injected(before);
+        check_injected(before, result);
+        const json& sidecar = pod_of(result.pod).at("spec").at("initContainers").at(0);
+        REQUIRE(sidecar.at("name") == "cwcreds");
+        CHECK(sidecar.at("resources").at("requests") == sidecar.at("resources").at("limits"));
+
+        json opted_out = before;
+        opted_out["spec"]["template"]["metadata"]["annotations"]["cwcreds.coreweave.com/guaranteed"] = "false";
+        const auto opted_out_result = injected(opted_out);
+        const json& kept = pod_of(opted_out_result.pod).at("spec").at("initContainers").at(0);
+        CHECK(kept.at("resources").at("requests") != kept.at("resources").at("limits"));
+
+        // One container without a memory limit: Burstable already, the default sidecar.
+        json burstable = before;
+        burstable["spec"]["template"]["spec"]["initContainers"][0]["resources"]["limits"].erase("memory");
+        const auto burstable_result = injected(burstable);
+        const json& plain = pod_of(burstable_result.pod).at("spec").at("initContainers").at(0);
+        CHECK(plain.at("resources").at("requests").at("cpu") == "10m");
+        // Requests that differ from limits: Burstable too.
+        json differing = before;
+        differing["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "16";
+        const auto differing_result = injected(differing);
+        CHECK(pod_of(differing_result.pod)
+                  .at("spec")
+                  .at("initContainers")
+                  .at(0)
+                  .at("resources")
+                  .at("requests")
+                  .at("cpu") == "10m");
+    }
+
+    TEST_CASE("a container that declares one of the sidecar's ports is refused, naming it")
+    {
+        json pod = fixture("job.yaml");
+        json& app = pod_of(pod)["spec"]["containers"][0];
+        app["ports"] = json::array({{{"name", "metrics"}, {"containerPort", 9912}}});
+        CHECK(refusal_of(pod) == "container '" + app.at("name").get<std::string>() +
+                                     "' uses port 9912, which the cwcreds sidecar needs in the pod "
+                                     "(9911 credentials, 9912 probes)");
+        // A host port of that number off the node's network clashes with nothing.
+        app["ports"] = json::array({{{"containerPort", 8080}, {"hostPort", 9912}}});
+        CHECK(refusal_of(pod) == "not refused");
+    }
+
+    TEST_CASE("Windows pods are refused with the reason, not the API server's field errors")
+    {
+        json by_os = fixture("job.yaml");
+        pod_of(by_os)["spec"]["os"] = {{"name", "windows"}};
+        CHECK(refusal_of(by_os).starts_with("Windows pod: the cwcreds sidecar runs on Linux nodes only"));
+        json by_selector = fixture("job.yaml");
+        pod_of(by_selector)["spec"]["nodeSelector"] = {{"kubernetes.io/os", "windows"}};
+        CHECK(refusal_of(by_selector).starts_with("Windows pod:"));
+        json linux = fixture("job.yaml");
+        pod_of(linux)["spec"]["os"] = {{"name", "linux"}};
+        CHECK(refusal_of(linux) == "not refused");
     }
 
     TEST_CASE("a container added after injection (admission reinvocation) gets what it lacks, nothing else")
