@@ -40,11 +40,15 @@ std::optional<TokenVolume> coreweave_token_volume(const json& volumes)
         if (sources == nullptr || !sources->is_array()) {
             continue;
         }
-        for (const json& source : *sources) {
-            const json* token = member(source, "serviceAccountToken");
-            if (token != nullptr && string_at(*token, "audience") == k_audience) {
-                return TokenVolume{string_at(volume, "name"), string_at(*token, "path")};
-            }
+        // Only a volume holding the token alone is reused: every container
+        // gets it mounted, and one that also projects a Secret or another
+        // token would hand those to containers that never had them.
+        if (sources->size() != 1) {
+            continue;
+        }
+        const json* token = member(sources->front(), "serviceAccountToken");
+        if (token != nullptr && string_at(*token, "audience") == k_audience) {
+            return TokenVolume{string_at(volume, "name"), string_at(*token, "path")};
         }
     }
     return std::nullopt;

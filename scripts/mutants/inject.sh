@@ -67,3 +67,7 @@ mutant guaranteed-not-kept inject/pod_mutation.cpp \
 mutant port-clash-only-on-host-network inject/pod_mutation.cpp \
   's/^                if (std::string_view{field} == "containerPort") {$/                if (false) {/' \
   "$unit"
+# A token projected beside a Secret would hand that Secret to every container.
+mutant mixed-token-volume-reused inject/pod_mutation.cpp \
+  's/^        if (sources->size() != 1) {$/        if (false) {/' \
+  "$unit"

@@ -318,6 +318,32 @@ TEST_SUITE("inject::pod_mutation")
                   .at("cpu") == "10m");
     }
 
+    TEST_CASE("a CoreWeave token projected together with a Secret is not mounted into containers that lacked it")
+    {
+        json pod = fixture("job.yaml");
+        json& spec = pod_of(pod)["spec"];
+        spec["volumes"] = json::array({{{"name", "app-secrets"},
+                                        {"projected",
+                                         {{"sources",
+                                           json::array({{{"serviceAccountToken",
+                                                          {{"audience", "https://coreweave.com/iam"},
+                                                           {"path", "cw-token"}}}},
+                                                        {{"secret", {{"name", "database-password"}}}}})}}}}});
+        spec["containers"][0]["volumeMounts"] =
+            json::array({{{"name", "app-secrets"}, {"mountPath", "/var/run/app"}, {"readOnly", true}}});
+        spec["containers"].push_back({{"name", "worker"}, {"image", "registry.example.com/worker:1"}});
+        const auto result = injected(pod);
+        const json& out = pod_of(result.pod).at("spec");
+        const json& worker = *find_named(out.at("containers"), "worker");
+        CHECK(find_named(worker.at("volumeMounts"), "app-secrets") == nullptr);
+        CHECK(find_named(worker.at("volumeMounts"), "cwcreds-token") != nullptr);
+        const json& sidecar = out.at("initContainers").at(0);
+        CHECK(find_named(sidecar.at("volumeMounts"), "app-secrets") == nullptr);
+        CHECK(find_named(out.at("volumes"), "cwcreds-token") != nullptr);
+        // Injected again: the same pod, not a second token volume.
+        CHECK(injected(result.pod).patch.empty());
+    }
+
     TEST_CASE("a container that declares one of the sidecar's ports is refused, naming it")
     {
         json pod = fixture("job.yaml");
