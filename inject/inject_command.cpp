@@ -59,8 +59,12 @@ int run_inject(const InjectSettings& settings)
         return 2;
     }
 
-    // 3. The YAML (or patches).
-    std::cout << std::get<std::string>(result) << std::flush;
+    // 3. What the owner should know, then the YAML (or patches).
+    const auto& output = std::get<ManifestOutput>(result);
+    for (const auto& warning : output.warnings) {
+        std::cerr << "cwcreds inject: warning: " << warning << "\n";
+    }
+    std::cout << output.text << std::flush;
     return std::cout ? 0 : 1;
 }
 

@@ -29,8 +29,8 @@ bool is_list(const json& object)
 
 }  // namespace
 
-std::variant<std::string, ManifestError> inject_manifests(std::string_view text, const InjectOptions& options,
-                                                          bool print_patch)
+std::variant<ManifestOutput, ManifestError> inject_manifests(std::string_view text, const InjectOptions& options,
+                                                             bool print_patch)
 {
     auto parsed = parse_yaml_documents(text);
     if (const auto* error = std::get_if<YamlError>(&parsed)) {
@@ -39,6 +39,7 @@ std::variant<std::string, ManifestError> inject_manifests(std::string_view text,
     }
     auto& documents = std::get<std::vector<json>>(parsed);
     std::string out;
+    std::vector<std::string> warnings;
     bool first = true;
     for (std::size_t d = 0; d < documents.size(); ++d) {
         json& document = documents[d];
@@ -67,6 +68,9 @@ std::variant<std::string, ManifestError> inject_manifests(std::string_view text,
                 return ManifestError{at + " (" + describe(object) + "): " + refusal->reason};
             }
             auto& injection = std::get<Injection>(result);
+            for (const auto& warning : injection.warnings) {
+                warnings.push_back(at + " (" + describe(object) + "): " + warning);
+            }
             if (print_patch) {
                 json line = {{"document", d + 1}, {"kind", object["kind"]}, {"patch", injection.patch}};
                 if (list) {
@@ -84,7 +88,7 @@ std::variant<std::string, ManifestError> inject_manifests(std::string_view text,
             first = false;
         }
     }
-    return out;
+    return ManifestOutput{std::move(out), std::move(warnings)};
 }
 
 }  // namespace cw

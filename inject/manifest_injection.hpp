@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "inject/pod_mutation.hpp"
 
@@ -18,9 +19,15 @@ struct ManifestError {
     std::string message;  // "document 3 (Deployment web): ..." ready for stderr
 };
 
-// YAML documents separated by `---`; with print_patch, one JSON line per
-// object instead: {"document":N,"item":M,"kind":...,"name":...,"patch":[...]}.
-std::variant<std::string, ManifestError> inject_manifests(std::string_view text, const InjectOptions& options,
-                                                          bool print_patch = false);
+struct ManifestOutput {
+    // YAML documents separated by `---`; with print_patch, one JSON line per
+    // object instead: {"document":N,"item":M,"kind":...,"name":...,"patch":[...]}.
+    std::string text;
+    // "document 2 (Deployment web): ..." for stderr: what the owner should know.
+    std::vector<std::string> warnings;
+};
+
+std::variant<ManifestOutput, ManifestError> inject_manifests(std::string_view text, const InjectOptions& options,
+                                                             bool print_patch = false);
 
 }  // namespace cw

@@ -153,6 +153,31 @@ void inject_container(json& ops, const json& container, const std::string& point
     append_items(ops, container, pointer, "volumeMounts", std::move(new_mounts));
 }
 
+// The AWS SDKs look for credentials in a fixed order: keys in the
+// environment, then web identity, before the container endpoint cwcreds
+// serves. A container set up for one of those will never ask cwcreds, and
+// variables from envFrom (a ConfigMap or Secret) cannot be seen here.
+void warn_about_other_credentials(const json& container, Warnings& warnings)
+{
+    const std::string who = "container '" + string_at(container, "name") + "'";
+    for (const json& env : list_at(container, "env", who)) {
+        const std::string name = string_at(env, "name");
+        if (name == "AWS_ACCESS_KEY_ID" || name == "AWS_SECRET_ACCESS_KEY") {
+            warnings.push_back(who + " sets " + name + ": AWS SDKs use keys from the environment, not cwcreds");
+            return;
+        }
+        if (name == "AWS_WEB_IDENTITY_TOKEN_FILE" || name == "AWS_ROLE_ARN") {
+            warnings.push_back(who + " sets " + name + ": AWS SDKs try web identity before cwcreds");
+            return;
+        }
+    }
+    if (const json* from = member(container, "envFrom"); from != nullptr && from->is_array() && !from->empty()) {
+        warnings.push_back(who +
+                           " takes variables from envFrom: AWS keys or a role there would win over cwcreds, "
+                           "and its AWS_CONTAINER_* values are overridden");
+    }
+}
+
 // The API server decides QoS from cpu and memory alone: Guaranteed when
 // every container has limits for both and its requests, where given, equal
 // them. Quantities are compared as written ("1" and "1000m" count as
@@ -221,8 +246,9 @@ void refuse_port_clash(const json& spec, const std::vector<const json*>& contain
     }
 }
 
-json mutation_ops(const json& pod, const InjectOptions& options)
+Patch mutation_ops(const json& pod, const InjectOptions& options)
 {
+    Warnings warnings;
     if (!pod.is_object()) {
         refuse("the pod is not an object");
     }
@@ -287,8 +313,14 @@ json mutation_ops(const json& pod, const InjectOptions& options)
     // A Guaranteed pod stays Guaranteed: the static CPU manager gives its
     // containers exclusive cores only while every container's requests
     // equal its limits, the sidecar's too.
-    if (member(annotation_map, annotation::guaranteed) == nullptr && !injected && is_guaranteed(all)) {
-        settings.guaranteed = true;
+    if (!injected && is_guaranteed(all)) {
+        if (member(annotation_map, annotation::guaranteed) == nullptr) {
+            settings.guaranteed = true;
+        } else if (!settings.guaranteed) {
+            warnings.push_back("every container's requests equal its limits, but annotation " +
+                               std::string{annotation::guaranteed} +
+                               " is \"false\": the sidecar makes the pod Burstable");
+        }
     }
 
     refuse_windows(*spec);
@@ -335,6 +367,12 @@ json mutation_ops(const json& pod, const InjectOptions& options)
                              "container '" + name + "'");
         }
     }
+    for (const json* c : all) {
+        const std::string name = string_at(*c, "name");
+        if (name != k_sidecar && !settings.skip.contains(name)) {
+            warn_about_other_credentials(*c, warnings);
+        }
+    }
 
     // 3. The annotations: the AWS config text (unless the owner wrote one)
     //    and the marker, the last operation so a refusal above leaves none.
@@ -357,7 +395,7 @@ json mutation_ops(const json& pod, const InjectOptions& options)
             }
         }
     }
-    return ops;
+    return Patch{std::move(ops), std::move(warnings)};
 }
 
 }  // namespace
@@ -365,7 +403,7 @@ json mutation_ops(const json& pod, const InjectOptions& options)
 PatchResult pod_patch(const nlohmann::json& pod, const InjectOptions& options)
 {
     try {
-        return Patch{mutation_ops(pod, options)};
+        return mutation_ops(pod, options);
     } catch (const Refused& refused) {
         return Refusal{refused.reason};
     } catch (const json::exception& error) {
@@ -381,10 +419,10 @@ InjectResult inject_pod(const nlohmann::json& pod, const InjectOptions& options)
     if (auto* refusal = std::get_if<Refusal>(&result)) {
         return std::move(*refusal);
     }
-    json& ops = std::get<Patch>(result).operations;
+    auto& [ops, warnings] = std::get<Patch>(result);
     try {
         json mutated = ops.empty() ? pod : pod.patch(ops);
-        return Injection{std::move(mutated), std::move(ops)};
+        return Injection{std::move(mutated), std::move(ops), std::move(warnings)};
     } catch (const json::exception& error) {
         return Refusal{std::string{"the pod cannot be read: "} + error.what()};
     }

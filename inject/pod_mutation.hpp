@@ -26,6 +26,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -58,9 +59,15 @@ inline constexpr std::string_view k_inject_label = "cwcreds/inject";
 // otherwise; the same text as manifests/components/cwcreds/aws-config.
 std::string_view default_aws_config();
 
+// What the owner of a pod should know although cwcreds could inject it: the
+// webhook returns these as AdmissionReview warnings (kubectl prints them),
+// `inject` prints them on stderr. Each is one short sentence.
+using Warnings = std::vector<std::string>;
+
 struct Injection {
     nlohmann::json pod;    // the input with the patch applied
     nlohmann::json patch;  // RFC 6902 operations; an empty array when nothing was missing
+    Warnings warnings;
 };
 
 struct Refusal {
@@ -75,6 +82,7 @@ InjectResult inject_pod(const nlohmann::json& pod, const InjectOptions& options)
 
 struct Patch {
     nlohmann::json operations;  // RFC 6902; an empty array when nothing was missing
+    Warnings warnings;
 };
 
 using PatchResult = std::variant<Patch, Refusal>;

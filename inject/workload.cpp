@@ -66,7 +66,7 @@ InjectResult inject_object(const nlohmann::json& object, const InjectOptions& op
     if (!pointer || label_is_false(object, k_opt_out_label) ||
         (object.contains(nlohmann::json::json_pointer{*pointer}) &&
          label_is_false(object.at(nlohmann::json::json_pointer{*pointer}), k_inject_label))) {
-        return Injection{object, nlohmann::json::array()};
+        return Injection{object, nlohmann::json::array(), {}};
     }
     const nlohmann::json::json_pointer at{*pointer};
     if (!object.contains(at)) {
@@ -79,7 +79,7 @@ InjectResult inject_object(const nlohmann::json& object, const InjectOptions& op
         for (auto& op : injection->patch) {
             op["path"] = *pointer + op["path"].get<std::string>();
         }
-        return Injection{std::move(whole), std::move(injection->patch)};
+        return Injection{std::move(whole), std::move(injection->patch), std::move(injection->warnings)};
     }
     return result;
 }

@@ -138,16 +138,26 @@ AdmissionAnswer review_admission(std::string_view body, const InjectOptions& opt
         answer.reason = refusal->reason;
         return reply();
     }
-    const json& patch = std::get<Patch>(result).operations;
+    const auto& [patch, warnings] = std::get<Patch>(result);
+    // kubectl prints these to whoever created the pod (or its workload).
+    std::string warning_field;
+    if (!warnings.empty()) {
+        json prefixed = json::array();
+        for (const auto& warning : warnings) {
+            prefixed.push_back("cwcreds: " + warning);
+        }
+        response["warnings"] = prefixed;
+        warning_field = R"("warnings":)" + prefixed.dump() + ",";
+    }
     if (patch.empty()) {
         return reply();
     }
     // Base64 needs no escaping in JSON: written as it is rather than passed
     // through the serializer byte by byte, a sixth of the work of a review.
     answer.body = fmt::format(
-        R"({{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{{"uid":{},"allowed":true,)"
+        R"({{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{{"uid":{},"allowed":true,{})"
         R"("patchType":"JSONPatch","patch":"{}"}}}})",
-        json(uid).dump(), base64(patch.dump()));
+        json(uid).dump(), warning_field, base64(patch.dump()));
     answer.result = AdmissionResult::mutated;
     return answer;
 }

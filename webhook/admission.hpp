@@ -9,7 +9,8 @@
 //     (the objectSelector should already have kept it away);
 //   - a labelled Pod the mutation refuses: denied, with the reason, so no
 //     pod that asked for credentials runs without them;
-//   - otherwise allowed with the JSON Patch, base64 as the API requires.
+//   - otherwise allowed with the JSON Patch, base64 as the API requires, and
+//     the mutation's warnings as AdmissionReview warnings (kubectl prints them).
 #pragma once
 
 #include <string>

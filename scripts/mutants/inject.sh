@@ -71,3 +71,7 @@ mutant port-clash-only-on-host-network inject/pod_mutation.cpp \
 mutant mixed-token-volume-reused inject/pod_mutation.cpp \
   's/^        if (sources->size() != 1) {$/        if (false) {/' \
   "$unit"
+# Static keys in a container would silently win over cwcreds, nobody told.
+mutant static-keys-unwarned inject/pod_mutation.cpp \
+  's/^        if (name == "AWS_ACCESS_KEY_ID" || name == "AWS_SECRET_ACCESS_KEY") {$/        if (false) {/' \
+  "$unit"

@@ -17,9 +17,9 @@ extern "C" int LLVMFuzzerTestOneInput(const unsigned char* data, std::size_t siz
         FUZZ_CHECK(!error->message.empty());
         return 0;
     }
-    const auto& once = std::get<std::string>(result);
+    const auto& once = std::get<cw::ManifestOutput>(result).text;
     const auto twice = cw::inject_manifests(once, options);
-    FUZZ_CHECK(std::holds_alternative<std::string>(twice));
-    FUZZ_CHECK(std::get<std::string>(twice) == once);
+    FUZZ_CHECK(std::holds_alternative<cw::ManifestOutput>(twice));
+    FUZZ_CHECK(std::get<cw::ManifestOutput>(twice).text == once);
     return 0;
 }

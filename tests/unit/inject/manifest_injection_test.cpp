@@ -21,7 +21,14 @@ std::string injected(const std::string& text, bool patch = false)
     if (const auto* error = std::get_if<cw::ManifestError>(&result)) {
         FAIL(error->message);
     }
-    return std::get<std::string>(result);
+    return std::get<cw::ManifestOutput>(result).text;
+}
+
+std::vector<std::string> warnings_of(const std::string& text)
+{
+    auto result = cw::inject_manifests(text, options());
+    REQUIRE(std::holds_alternative<cw::ManifestOutput>(result));
+    return std::get<cw::ManifestOutput>(result).warnings;
 }
 
 std::string error_of(const std::string& text)
@@ -123,5 +130,46 @@ TEST_SUITE("inject::manifest_injection")
               "document 1, item 1 (Pod q): the pod already has a container named 'cwcreds' (added by the kustomize "
               "component or by hand?); rename it or drop the inject label");
         CHECK(error_of("kind: ConfigMap\napiVersion: v1\n---\nkey: [1, 2\n").starts_with("document 2: not YAML: "));
+    }
+
+    TEST_CASE("what the owner should know is said, naming the document: other credentials, envFrom, QoS given up")
+    {
+        const auto warnings = warnings_of(R"(apiVersion: v1
+kind: Pod
+metadata: {name: keys}
+spec:
+  containers:
+  - name: app
+    image: x
+    env: [{name: AWS_ACCESS_KEY_ID, valueFrom: {secretKeyRef: {name: s3, key: id}}}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  template:
+    metadata:
+      annotations: {cwcreds.coreweave.com/guaranteed: "false"}
+    spec:
+      containers:
+      - name: web
+        image: x
+        envFrom: [{configMapRef: {name: web-env}}]
+        resources: {limits: {cpu: "1", memory: 1Gi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: quiet}
+spec:
+  containers: [{name: app, image: x}]
+)");
+        REQUIRE(warnings.size() == 3);
+        CHECK(warnings[0] ==
+              "document 1 (Pod keys): container 'app' sets AWS_ACCESS_KEY_ID: AWS SDKs use keys from the "
+              "environment, not cwcreds");
+        CHECK(warnings[1].starts_with("document 2 (Deployment web): every container's requests equal its limits"));
+        CHECK(warnings[2] ==
+              "document 2 (Deployment web): container 'web' takes variables from envFrom: AWS keys or a role there "
+              "would win over cwcreds, and its AWS_CONTAINER_* values are overridden");
     }
 }

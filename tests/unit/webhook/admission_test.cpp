@@ -139,4 +139,19 @@ TEST_SUITE("webhook::admission")
         CHECK(reason(std::string(1'000'000, '[') + std::string(1'000'000, ']')) ==
               "AdmissionReview nested deeper than 64 levels");
     }
+
+    TEST_CASE("the mutation's warnings reach kubectl as AdmissionReview warnings")
+    {
+        json web_identity = pod();
+        web_identity["spec"]["containers"][0]["env"] = {{{"name", "AWS_ROLE_ARN"}, {"value", "arn:aws:iam::1:role/r"}}};
+        const auto answer = cw::review_admission(review(web_identity).dump(), options());
+        REQUIRE(answer.result == cw::AdmissionResult::mutated);
+        const json response = json::parse(answer.body).at("response");
+        CHECK(response.at("warnings") ==
+              json{"cwcreds: container 'web' sets AWS_ROLE_ARN: AWS SDKs try web identity before cwcreds"});
+        CHECK_FALSE(decode_patch(response.at("patch")).empty());
+        CHECK_FALSE(json::parse(cw::review_admission(review(pod()).dump(), options()).body)
+                        .at("response")
+                        .contains("warnings"));
+    }
 }
