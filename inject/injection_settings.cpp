@@ -35,7 +35,8 @@ bool is_org_id(std::string_view text)
     });
 }
 
-Settings settle(const json& annotations, const InjectOptions& options, const std::vector<const json*>& containers)
+Settings settle(const json& annotations, const InjectOptions& options, const std::vector<const json*>& containers,
+                Warnings& warnings)
 {
     const auto annotated = [&annotations](std::string_view key) -> std::optional<std::string> {
         const json* value = member(annotations, key);
@@ -96,11 +97,14 @@ Settings settle(const json& annotations, const InjectOptions& options, const std
         }
         start = comma + 1;
     }
+    // A mesh proxy is added by its own webhook, often after this one runs
+    // (webhooks run in name order): a name not there yet is skipped when it
+    // arrives (reinvocation), so it is accepted, with a word in case of a typo.
     for (const auto& name : settings.skip) {
         if (std::none_of(containers.begin(), containers.end(),
                          [&name](const json* c) { return string_at(*c, "name") == name; })) {
-            refuse("annotation " + std::string{annotation::skip_containers} + " names container '" + name +
-                   "', which the pod does not have");
+            warnings.push_back("annotation " + std::string{annotation::skip_containers} + " names container '" + name +
+                               "', which the pod does not have (yet): it is skipped if added later");
         }
     }
     settings.has_aws_config_annotation = member(annotations, annotation::aws_config) != nullptr;

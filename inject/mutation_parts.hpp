@@ -80,7 +80,8 @@ bool is_exchange_url(std::string_view url);
 
 bool is_org_id(std::string_view text);
 
-Settings settle(const json& annotations, const InjectOptions& options, const std::vector<const json*>& containers);
+Settings settle(const json& annotations, const InjectOptions& options, const std::vector<const json*>& containers,
+                Warnings& warnings);
 
 json env_var(std::string_view name, std::string_view value);
 

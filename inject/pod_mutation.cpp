@@ -309,7 +309,7 @@ Patch mutation_ops(const json& pod, const InjectOptions& options)
             }
         }
     }
-    Settings settings = settle(annotation_map, options, all);
+    Settings settings = settle(annotation_map, options, all, warnings);
     // A Guaranteed pod stays Guaranteed: the static CPU manager gives its
     // containers exclusive cores only while every container's requests
     // equal its limits, the sidecar's too.

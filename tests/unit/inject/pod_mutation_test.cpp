@@ -344,6 +344,27 @@ TEST_SUITE("inject::pod_mutation")
         CHECK(injected(result.pod).patch.empty());
     }
 
+    TEST_CASE("a mesh proxy named in skip-containers before its webhook adds it is skipped once it arrives")
+    {
+        // cwcreds's webhook runs first (name order): no istio-proxy yet.
+        json pod = fixture("job.yaml");
+        pod_of(pod)["metadata"]["annotations"]["cwcreds.coreweave.com/skip-containers"] = "istio-proxy";
+        const auto first = injected(pod);
+        REQUIRE(first.warnings.size() == 1);
+        CHECK(first.warnings[0] ==
+              "annotation cwcreds.coreweave.com/skip-containers names container 'istio-proxy', which the pod does "
+              "not have (yet): it is skipped if added later");
+        // Istio's webhook adds its proxy, with its own token where cwcreds would mount one; cwcreds is reinvoked.
+        json meshed = first.pod;
+        pod_of(meshed)["spec"]["containers"].push_back(
+            {{"name", "istio-proxy"},
+             {"image", "docker.io/istio/proxyv2:1.22.0"},
+             {"volumeMounts", json::array({{{"name", "istio-token"}, {"mountPath", "/var/run/secrets/tokens"}}})}});
+        const auto second = injected(meshed);
+        CHECK(second.patch.empty());
+        CHECK(second.warnings.empty());
+    }
+
     TEST_CASE("a container that declares one of the sidecar's ports is refused, naming it")
     {
         json pod = fixture("job.yaml");
@@ -440,9 +461,6 @@ TEST_SUITE("inject::pod_mutation")
               "annotation cwcreds.coreweave.com/exchange: 'sts' is not container-credentials or oidc");
         CHECK(refusal_of(with("cwcreds.coreweave.com/duration", "13h")) ==
               "annotation cwcreds.coreweave.com/duration: '13h' is not a duration from 1s to 12h (examples: 15m, 1h)");
-        CHECK(
-            refusal_of(with("cwcreds.coreweave.com/skip-containers", "app,sidecar")) ==
-            "annotation cwcreds.coreweave.com/skip-containers names container 'sidecar', which the pod does not have");
         CHECK(refusal_of(with("cwcreds.coreweave.com/guaranteed", "yes")) ==
               "annotation cwcreds.coreweave.com/guaranteed: 'yes' is not true or false");
         CHECK(refusal_of(with("cwcreds.coreweave.com/org-id", "../../admin")) ==
