@@ -64,6 +64,9 @@ int run_inject(const InjectSettings& settings)
     for (const auto& warning : output.warnings) {
         std::cerr << "cwcreds inject: warning: " << warning << "\n";
     }
+    for (const auto& object : output.unchanged) {
+        std::cerr << "cwcreds inject: unchanged: " << object << "\n";
+    }
     std::cout << output.text << std::flush;
     return std::cout ? 0 : 1;
 }

@@ -40,6 +40,7 @@ std::variant<ManifestOutput, ManifestError> inject_manifests(std::string_view te
     auto& documents = std::get<std::vector<json>>(parsed);
     std::string out;
     std::vector<std::string> warnings;
+    std::vector<std::string> unchanged;
     bool first = true;
     for (std::size_t d = 0; d < documents.size(); ++d) {
         json& document = documents[d];
@@ -71,6 +72,9 @@ std::variant<ManifestOutput, ManifestError> inject_manifests(std::string_view te
             for (const auto& warning : injection.warnings) {
                 warnings.push_back(at + " (" + describe(object) + "): " + warning);
             }
+            if (!injection.unchanged.empty()) {
+                unchanged.push_back(at + " (" + describe(object) + "): " + injection.unchanged);
+            }
             if (print_patch) {
                 json line = {{"document", d + 1}, {"kind", object["kind"]}, {"patch", injection.patch}};
                 if (list) {
@@ -88,7 +92,7 @@ std::variant<ManifestOutput, ManifestError> inject_manifests(std::string_view te
             first = false;
         }
     }
-    return ManifestOutput{std::move(out), std::move(warnings)};
+    return ManifestOutput{std::move(out), std::move(warnings), std::move(unchanged)};
 }
 
 }  // namespace cw

@@ -25,6 +25,9 @@ struct ManifestOutput {
     std::string text;
     // "document 2 (Deployment web): ..." for stderr: what the owner should know.
     std::vector<std::string> warnings;
+    // "document 1 (ConfigMap app): holds no pod template": each object left
+    // as it was, and why, so a kind cwcreds missed is never missed silently.
+    std::vector<std::string> unchanged;
 };
 
 std::variant<ManifestOutput, ManifestError> inject_manifests(std::string_view text, const InjectOptions& options,

@@ -422,7 +422,7 @@ InjectResult inject_pod(const nlohmann::json& pod, const InjectOptions& options)
     auto& [ops, warnings] = std::get<Patch>(result);
     try {
         json mutated = ops.empty() ? pod : pod.patch(ops);
-        return Injection{std::move(mutated), std::move(ops), std::move(warnings)};
+        return Injection{std::move(mutated), std::move(ops), std::move(warnings), {}};
     } catch (const json::exception& error) {
         return Refusal{std::string{"the pod cannot be read: "} + error.what()};
     }

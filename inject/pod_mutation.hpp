@@ -68,6 +68,7 @@ struct Injection {
     nlohmann::json pod;    // the input with the patch applied
     nlohmann::json patch;  // RFC 6902 operations; an empty array when nothing was missing
     Warnings warnings;
+    std::string unchanged;  // for a whole object left as it was: why ("holds no pod template", ...)
 };
 
 struct Refusal {

@@ -3,6 +3,7 @@
 #include <array>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace cw {
 
@@ -46,6 +47,70 @@ std::optional<std::string> pod_pointer(const nlohmann::json& object)
     return std::nullopt;
 }
 
+namespace {
+
+// A pod template (PodTemplateSpec) has the pod's spec with its containers.
+bool is_pod_template(const nlohmann::json& node)
+{
+    if (!node.is_object()) {
+        return false;
+    }
+    const auto spec = node.find("spec");
+    if (spec == node.end() || !spec->is_object()) {
+        return false;
+    }
+    const auto containers = spec->find("containers");
+    return containers != spec->end() && containers->is_array();
+}
+
+// Operators' kinds keep their pods wherever their authors chose
+// (spec.pytorchReplicaSpecs.Worker.template, spec.replicatedJobs[].template
+// .spec.template, spec.leaderWorkerTemplate.workerTemplate, ...): every pod
+// template under spec is found, not descending into one found. The depth
+// bound keeps a hostile document from costing more than its size.
+constexpr int k_max_template_depth = 12;
+
+void find_templates(const nlohmann::json& node, const std::string& pointer, int depth, std::vector<std::string>& out)
+{
+    if (depth > k_max_template_depth) {
+        return;
+    }
+    if (depth > 0 && is_pod_template(node)) {
+        out.push_back(pointer);
+        return;
+    }
+    if (node.is_object()) {
+        for (const auto& [key, value] : node.items()) {
+            if (depth == 0 && (key == "metadata" || key == "status")) {
+                continue;
+            }
+            std::string escaped;
+            for (const char c : key) {
+                escaped += c == '~' ? "~0" : c == '/' ? "~1" : std::string(1, c);
+            }
+            find_templates(value, pointer + "/" + escaped, depth + 1, out);
+        }
+    } else if (node.is_array()) {
+        for (std::size_t i = 0; i < node.size(); ++i) {
+            find_templates(node[i], pointer + "/" + std::to_string(i), depth + 1, out);
+        }
+    }
+}
+
+}  // namespace
+
+std::vector<std::string> pod_pointers(const nlohmann::json& object)
+{
+    if (const auto known = pod_pointer(object)) {
+        return {*known};
+    }
+    std::vector<std::string> found;
+    if (object.is_object()) {
+        find_templates(object, "", 0, found);
+    }
+    return found;
+}
+
 static bool label_is_false(const nlohmann::json& object, std::string_view label)
 {
     const auto* metadata = object.is_object() && object.contains("metadata") ? &object["metadata"] : nullptr;
@@ -60,28 +125,50 @@ static bool label_is_false(const nlohmann::json& object, std::string_view label)
 
 InjectResult inject_object(const nlohmann::json& object, const InjectOptions& options)
 {
-    const auto pointer = pod_pointer(object);
-    // The kustomize component's opt-out label on the workload, or the
-    // webhook's label set to "false" on the pod: left as they are.
-    if (!pointer || label_is_false(object, k_opt_out_label) ||
-        (object.contains(nlohmann::json::json_pointer{*pointer}) &&
-         label_is_false(object.at(nlohmann::json::json_pointer{*pointer}), k_inject_label))) {
-        return Injection{object, nlohmann::json::array(), {}};
+    // The kustomize component's opt-out label on the workload.
+    if (label_is_false(object, k_opt_out_label)) {
+        return Injection{object, nlohmann::json::array(), {}, "labelled cwcreds.coreweave.com/inject: \"false\""};
     }
-    const nlohmann::json::json_pointer at{*pointer};
-    if (!object.contains(at)) {
-        return Refusal{"no pod template at " + *pointer};
+    const auto known = pod_pointer(object);
+    const std::vector<std::string> pointers = pod_pointers(object);
+    if (pointers.empty()) {
+        return Injection{object, nlohmann::json::array(), {}, "holds no pod template"};
     }
-    auto result = inject_pod(object.at(at), options);
-    if (auto* injection = std::get_if<Injection>(&result)) {
-        nlohmann::json whole = object;
-        whole[at] = std::move(injection->pod);
-        for (auto& op : injection->patch) {
-            op["path"] = *pointer + op["path"].get<std::string>();
+    Injection whole{object, nlohmann::json::array(), {}, {}};
+    std::size_t opted_out = 0;
+    for (const auto& pointer : pointers) {
+        const nlohmann::json::json_pointer at{pointer};
+        if (!object.contains(at)) {
+            return Refusal{"no pod template at " + pointer};
         }
-        return Injection{std::move(whole), std::move(injection->patch), std::move(injection->warnings)};
+        // The webhook's label set to "false" on the pod: left as it is.
+        if (label_is_false(object.at(at), k_inject_label)) {
+            ++opted_out;
+            continue;
+        }
+        // Several templates in one object (an operator's kind): each refusal
+        // and warning says which.
+        const std::string which = known ? "" : "pod template " + pointer + ": ";
+        auto result = inject_pod(object.at(at), options);
+        if (auto* refusal = std::get_if<Refusal>(&result)) {
+            return Refusal{which + refusal->reason};
+        }
+        auto& injection = std::get<Injection>(result);
+        whole.pod[at] = std::move(injection.pod);
+        for (auto& op : injection.patch) {
+            op["path"] = pointer + op["path"].get<std::string>();
+            whole.patch.push_back(std::move(op));
+        }
+        for (auto& warning : injection.warnings) {
+            whole.warnings.push_back(which + warning);
+        }
     }
-    return result;
+    if (opted_out == pointers.size()) {
+        whole.unchanged = "its pods are labelled cwcreds/inject: \"false\"";
+    } else if (whole.patch.empty()) {
+        whole.unchanged = "cwcreds is already injected";
+    }
+    return whole;
 }
 
 }  // namespace cw

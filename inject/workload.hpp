@@ -1,10 +1,12 @@
-// Where a Kubernetes object keeps its pod: the mutation applied to a whole
-// object (Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob),
-// with the patch paths made relative to the object.
+// Where a Kubernetes object keeps its pods: the mutation applied to a whole
+// object (Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob,
+// and any other kind holding pod templates), with the patch paths made
+// relative to the object.
 #pragma once
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -17,10 +19,17 @@ namespace cw {
 // CronJob; nullopt for every other kind (those pass through unchanged).
 std::optional<std::string> pod_pointer(const nlohmann::json& object);
 
-// inject_pod on the object's pod; the Injection holds the whole object and a
-// patch against it. Objects without a pod, workloads labelled
+// Every pod (template) inside `object`: pod_pointer's for the kinds above;
+// for any other kind (ReplicationController, PodTemplate, PyTorchJob, JobSet,
+// LeaderWorkerSet, RayCluster, ...) each object under it that holds a pod
+// spec with containers, found by a bounded walk.
+std::vector<std::string> pod_pointers(const nlohmann::json& object);
+
+// inject_pod on each of the object's pods; the Injection holds the whole
+// object and a patch against it. Objects without a pod, workloads labelled
 // cwcreds.coreweave.com/inject: "false" (the kustomize component's opt-out)
-// and pods labelled cwcreds/inject: "false" come back unchanged, no patch.
+// and pods labelled cwcreds/inject: "false" come back unchanged, no patch,
+// with `unchanged` saying why.
 InjectResult inject_object(const nlohmann::json& object, const InjectOptions& options);
 
 }  // namespace cw

@@ -1,5 +1,9 @@
 #include <doctest/doctest.h>
 
+#include <sstream>
+
+#include <fstream>
+
 #include "inject/manifest_injection.hpp"
 #include "inject/yaml_json.hpp"
 
@@ -171,5 +175,45 @@ spec:
         CHECK(warnings[2] ==
               "document 2 (Deployment web): container 'web' takes variables from envFrom: AWS keys or a role there "
               "would win over cwcreds, and its AWS_CONTAINER_* values are overridden");
+    }
+
+    TEST_CASE("every pod template in any kind is injected, and every object left alone is named with the reason")
+    {
+        std::ifstream in{std::string{CWCREDS_SOURCE_DIR} + "/tests/fixtures/inject/operator-kinds.yaml"};
+        std::stringstream text;
+        text << in.rdbuf();
+        auto result = cw::inject_manifests(text.str(), options());
+        REQUIRE(std::holds_alternative<cw::ManifestOutput>(result));
+        const auto& output = std::get<cw::ManifestOutput>(result);
+        const auto objects = parsed(output.text);
+        REQUIRE(objects.size() == 6);
+        const auto sidecar_at = [&](std::size_t document, const std::string& pointer) {
+            const json& pod = objects[document].at(json::json_pointer{pointer});
+            return pod.at("spec").at("initContainers").at(0).at("name").get<std::string>();
+        };
+        CHECK(sidecar_at(0, "/spec/pytorchReplicaSpecs/Master/template") == "cwcreds");
+        CHECK(sidecar_at(0, "/spec/pytorchReplicaSpecs/Worker/template") == "cwcreds");
+        CHECK(sidecar_at(1, "/spec/replicatedJobs/0/template/spec/template") == "cwcreds");
+        CHECK(sidecar_at(1, "/spec/replicatedJobs/1/template/spec/template") == "cwcreds");
+        CHECK(sidecar_at(2, "/spec/leaderWorkerTemplate/leaderTemplate") == "cwcreds");
+        CHECK(sidecar_at(2, "/spec/leaderWorkerTemplate/workerTemplate") == "cwcreds");
+        CHECK(sidecar_at(3, "/spec/template") == "cwcreds");
+        CHECK(sidecar_at(4, "/template") == "cwcreds");
+        CHECK(output.unchanged == std::vector<std::string>{"document 6 (ConfigMap settings): holds no pod template"});
+        // Injected again: nothing more, and each object says why.
+        auto again = cw::inject_manifests(output.text, options());
+        REQUIRE(std::holds_alternative<cw::ManifestOutput>(again));
+        CHECK(std::get<cw::ManifestOutput>(again).text == output.text);
+        CHECK(std::get<cw::ManifestOutput>(again).unchanged.at(0) ==
+              "document 1 (PyTorchJob pytorch-simple): cwcreds is already injected");
+    }
+
+    TEST_CASE("a refusal inside an operator's kind names the pod template")
+    {
+        CHECK(error_of("apiVersion: kubeflow.org/v1\nkind: PyTorchJob\nmetadata: {name: t}\nspec:\n"
+                       "  pytorchReplicaSpecs:\n    Worker:\n      template:\n        spec:\n"
+                       "          containers: [{name: w, image: x, ports: [{containerPort: 9911}]}]\n") ==
+              "document 1 (PyTorchJob t): pod template /spec/pytorchReplicaSpecs/Worker/template: container 'w' "
+              "uses port 9911, which the cwcreds sidecar needs in the pod (9911 credentials, 9912 probes)");
     }
 }
