@@ -179,7 +179,7 @@ spec:
 
     TEST_CASE("every pod template in any kind is injected, and every object left alone is named with the reason")
     {
-        std::ifstream in{std::string{CWCREDS_SOURCE_DIR} + "/tests/fixtures/inject/operator-kinds.yaml"};
+        std::ifstream in{std::string{CWCREDS_SOURCE_DIR} + "/tests/fixtures/inject/kinds/operator-kinds.yaml"};
         std::stringstream text;
         text << in.rdbuf();
         auto result = cw::inject_manifests(text.str(), options());
