@@ -198,6 +198,10 @@ constexpr std::array k_settings{
     Setting{"--startup-wait", "CWCREDS_STARTUP_WAIT", "800ms", "DURATION",
             "how long a caller waits for the first exchange before 503 (SDKs give up after 1-2s)", k_serve,
             [](Config& c, std::string_view v) { c.sidecar.server.startup_wait = duration_value(v); }},
+    Setting{"--drain-delay", "CWCREDS_DRAIN_DELAY", "0s", "DURATION",
+            "after SIGTERM, keep serving this long before stopping (a second signal stops at once): for a sidecar "
+            "run as a plain container, which the kubelet signals together with the app", k_serve,
+            [](Config& c, std::string_view v) { c.sidecar.server.drain_delay = duration_value(v); }},
     Setting{"--token-poll", "CWCREDS_TOKEN_POLL", "30s", "DURATION",
             "re-read the token file this often even without a file event", k_serve,
             [](Config& c, std::string_view v) { c.sidecar.token_poll = positive_duration(v); }},

@@ -1,7 +1,10 @@
 #include "common/shutdown_signal.hpp"
 
-#include <csignal>
 #include <pthread.h>
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <ctime>
 
 namespace cw {
 
@@ -33,6 +36,25 @@ int ShutdownSignal::wait()
     while (sigwait(&set, &signal_number) != 0) {
     }
     return signal_number;
+}
+
+int ShutdownSignal::wait_for(std::chrono::milliseconds limit)
+{
+    const sigset_t set = shutdown_set();
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+        const auto left = std::max(std::chrono::nanoseconds{0}, deadline - std::chrono::steady_clock::now());
+        const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(left);
+        const timespec timeout{static_cast<time_t>(seconds.count()), static_cast<long>((left - seconds).count())};
+        const int signal_number = sigtimedwait(&set, nullptr, &timeout);
+        if (signal_number > 0) {
+            return signal_number;
+        }
+        if (errno == EAGAIN) {
+            return 0;
+        }
+        // EINTR: another signal; wait for what is left.
+    }
 }
 
 }  // namespace cw

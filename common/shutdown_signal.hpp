@@ -5,6 +5,8 @@
 // sigwait. No work ever runs inside a signal handler.
 #pragma once
 
+#include <chrono>
+
 namespace cw {
 
 class ShutdownSignal {
@@ -15,6 +17,8 @@ public:
     // Waits for SIGTERM or SIGINT; returns its number.
     static int wait();
 
+    // The same, for at most `limit`; 0 when none came.
+    static int wait_for(std::chrono::milliseconds limit);
 };
 
 }  // namespace cw

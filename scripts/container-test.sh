@@ -27,7 +27,7 @@
 #    which the manifests' kubelet probes use, must 404 on credentials); runs
 #    `cwcreds inspect --sidecar` in it with `podman exec`; checks the
 #    process runs as 65532:65532 with no capabilities; stops it with
-#    SIGTERM and expects exit 0.
+#    SIGTERM, expects credentials served during the drain delay, then exit 0.
 #
 # Everything it starts (emulator, containers) is stopped by PID or name on
 # exit. Every step is bounded by a timeout. Exit status 0 only if every check
@@ -313,6 +313,7 @@ timeout 60 podman --runtime runc run -d --name "$name" --network host \
   -v "$work/emulator/ca.pem:/etc/cwcreds/ca.pem:ro" \
   -v "$work/emulator/tokens:/var/run/secrets/tokens:ro" \
   -v "$work/caller-secret:/var/run/secrets/cwcreds-caller:ro" \
+  -e CWCREDS_DRAIN_DELAY=2s \
   "$image" serve --endpoint "$emulator_url/v1/cwobject/temporary-credentials/oidc/cw-test-org" \
   --ca-file /etc/cwcreds/ca.pem --listen 127.0.0.1:0 --probe-listen 127.0.0.1:0 \
   --accept-token-file /var/run/secrets/cwcreds-caller/token >/dev/null
@@ -365,9 +366,21 @@ sys.exit(0 if ok and body["AccessKeyId"] and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d
     [ "$ids" = "Uid: 65532 65532 65532 65532|Gid: 65532 65532 65532 65532|CapEff: 0000000000000000" ]
 fi
 
-timeout 60 podman --runtime runc stop -t 10 "$name" >/dev/null || true
+# As the no-native-sidecar manifest runs it: SIGTERM, and it goes on serving
+# for the drain delay (no preStop command: the image has no shell or sleep).
+timeout 10 podman --runtime runc kill --signal TERM "$name" >/dev/null || true
+if [[ -n $port ]]; then
+  for _ in $(seq 100); do
+    timeout 10 podman --runtime runc logs "$name" 2>&1 | grep -q ' draining ' && break
+    sleep 0.05
+  done
+  status=$(curl -sS -m 5 -o /dev/null -w '%{http_code}' -H "Authorization: $token" \
+    "http://127.0.0.1:$port/v1/credentials" || true)
+  check "after SIGTERM, for CWCREDS_DRAIN_DELAY, credentials are still served (got: $status)" [ "$status" = 200 ]
+fi
+timeout 30 podman --runtime runc wait "$name" >/dev/null || timeout 60 podman --runtime runc stop -t 10 "$name" >/dev/null || true
 code=$(podman_ inspect -f '{{.State.ExitCode}}' "$name" 2>/dev/null || echo none)
-check "SIGTERM stops the container with exit code 0 (got: $code)" [ "$code" = 0 ]
+check "then it stops with exit code 0 (got: $code)" [ "$code" = 0 ]
 if ((failures)); then
   echo "--- sidecar log"
   timeout 10 podman --runtime runc logs "$name" 2>&1 | tail -30

@@ -234,7 +234,18 @@ int run_serve(const ServeSettings& settings)
     }
 
     // 7. Wait for SIGTERM/SIGINT, then stop in reverse order.
-    const int signal_number = ShutdownSignal::wait();
+    int signal_number = ShutdownSignal::wait();
+    // Run as a plain container, the sidecar is signalled with the app, which
+    // may still need keys while it finishes: serving goes on for the drain
+    // delay (no preStop command needed: the image has no shell or sleep).
+    if (settings.server.drain_delay > Millis{0}) {
+        log_event(
+            spdlog::level::info, "draining",
+            {{"signal", signal_number}, {"serving_for", std::to_string(settings.server.drain_delay.count()) + "ms"}});
+        if (const int again = ShutdownSignal::wait_for(settings.server.drain_delay); again != 0) {
+            signal_number = again;
+        }
+    }
     log_event(spdlog::level::info, "shutting down", {{"signal", signal_number}});
     refresher.stop();
     watcher.stop();

@@ -65,6 +65,31 @@ class Shutdown(itest.TestCase):
     def test_sigint_exits_0(self):
         self._exits_cleanly_on(signal.SIGINT)
 
+    def test_with_a_drain_delay_keys_are_served_after_sigterm_then_it_exits_0(self):
+        # A sidecar run as a plain container is signalled with the app, which
+        # may still need keys while it finishes; no preStop command can hold
+        # the signal back (the image has no shell).
+        env = self.env()
+        token = env.write_token()
+        sc = env.sidecar(env.args(extra=["--drain-delay", "2s"]))
+        sc.send_signal(signal.SIGTERM)
+        await_condition(lambda: "draining" in sc.log_text(), timeout=10, what="the drain to begin")
+        self.assertCredentials(sc.get("/v1/credentials", token=token, timeout=SDK_TIMEOUT))
+        self.assertEqual(sc.get("/healthz", timeout=SDK_TIMEOUT).status, 200)
+        await_condition(lambda: not sc.running(), timeout=GRACE_PERIOD, what="the exit after the drain delay")
+        self.assertEqual(sc.stop(), 0, sc.log_text())
+        self.assertRegex(sc.log_text(), r"draining .*serving_for=2000ms[\s\S]*shutting down")
+
+    def test_a_second_signal_ends_the_drain_at_once(self):
+        env = self.env()
+        env.write_token()
+        sc = env.sidecar(env.args(extra=["--drain-delay", "%ds" % (GRACE_PERIOD * 4)]))
+        sc.send_signal(signal.SIGTERM)
+        await_condition(lambda: "draining" in sc.log_text(), timeout=10, what="the drain to begin")
+        # Well before the drain delay: the second signal, not the delay, ended it.
+        self.assertEqual(sc.stop(signal.SIGINT, GRACE_PERIOD), 0, sc.log_text())
+        self.assertRegex(sc.log_text(), r"shutting down signal=2")
+
     def test_sigterm_while_an_exchange_hangs_exits_0_within_the_grace_period(self):
         env = self.env()
         # The exchange would hang past the grace period: only cancelling it

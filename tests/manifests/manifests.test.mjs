@@ -133,10 +133,13 @@ for (const dir of ["example", "guaranteed", "job", "no-native-sidecar"]) {
       assert.equal(spec.containers[0].name, SIDECAR, "the plain sidecar must be the first container");
       const annotations = workload.spec.template.metadata.annotations || {};
       assert.equal(annotations["kubectl.kubernetes.io/default-container"], appContainers(spec)[0].name);
-      // It outlives the app's own shutdown by its preStop delay, within the grace period.
-      const [sleep, seconds] = container.lifecycle?.preStop?.exec?.command || [];
-      assert.equal(sleep, "sleep");
-      assert.ok(Number(seconds) >= 5 && Number(seconds) < (spec.terminationGracePeriodSeconds ?? 30));
+      // It outlives the app's own shutdown by its drain delay, within the
+      // grace period, with no exec hook: the image has no shell or sleep.
+      assert.equal(container.lifecycle, undefined, "an exec hook names a program the image does not have");
+      const drain = sidecarEnv.CWCREDS_DRAIN_DELAY;
+      assert.ok(help["--drain-delay"], "--drain-delay is not a serve flag");
+      assert.match(drain ?? "", /^\d+s$/);
+      assert.ok(parseInt(drain) >= 5 && parseInt(drain) < (spec.terminationGracePeriodSeconds ?? 30));
     } else {
       assert.equal(sidecar.native, true);
       assert.equal(container.restartPolicy, "Always");

@@ -201,6 +201,14 @@ class Sidecar:
             raise
         return self
 
+    def send_signal(self, sig=signal.SIGTERM) -> None:
+        """Signal the process (by PID) without waiting for it."""
+        assert self._proc is not None and self._proc.poll() is None, "cwcreds is not running"
+        self._proc.send_signal(sig)
+
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
     def stop(self, sig=signal.SIGTERM, timeout: float = 5) -> Optional[int]:
         """Signal the process (by PID) and wait; returns the exit code.
 
