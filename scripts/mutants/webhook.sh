@@ -1,7 +1,7 @@
 # Mutants of webhook/: admission, its certificate, its server.
 # Sourced by scripts/mutants.sh; see there for the format.
 
-webhook='-R ^integration\.test_webhook$'
+webhook='-R ^integration\.test_webhook(_attacks)?$'
 
 mutant refused-pod-answered-400 webhook/admission.cpp \
   's/^        answer\.result = AdmissionResult::denied;/        answer.http_status = 400;\n        answer.result = AdmissionResult::denied;/' \

@@ -27,7 +27,7 @@ import cwtest  # noqa: E402
 
 import itest  # noqa: E402
 # Functions only: a TestCase imported here would run again with these tests.
-from test_webhook import admit, pod, review, start_webhook  # noqa: E402
+from webhook_client import admit, pod, review, start_webhook  # noqa: E402
 
 ATTACK_SECONDS = 5
 ATTACK_CONNECTIONS = 200  # against 64 slots
