@@ -115,7 +115,8 @@ build_with_progress() {
 
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
-export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp
+# No suppressions: every race report fails the run.
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 
 if [[ $quick == yes ]]; then
   run_suite "normal" build "-L unit|layout|integration"
