@@ -1,5 +1,7 @@
 #include "inject/workload.hpp"
 
+#include "inject/mutation_parts.hpp"
+
 #include <array>
 #include <string_view>
 #include <utility>
@@ -84,11 +86,7 @@ void find_templates(const nlohmann::json& node, const std::string& pointer, int 
             if (depth == 0 && (key == "metadata" || key == "status")) {
                 continue;
             }
-            std::string escaped;
-            for (const char c : key) {
-                escaped += c == '~' ? "~0" : c == '/' ? "~1" : std::string(1, c);
-            }
-            find_templates(value, pointer + "/" + escaped, depth + 1, out);
+            find_templates(value, pointer + "/" + mutation::pointer_token(key), depth + 1, out);
         }
     } else if (node.is_array()) {
         for (std::size_t i = 0; i < node.size(); ++i) {
