@@ -4,10 +4,73 @@
 #include "inject/mutation_parts.hpp"
 
 #include <algorithm>
+#include <array>
+#include <charconv>
 
 #include "common/duration.hpp"
 
 namespace cw::mutation {
+
+namespace {
+
+// A Kubernetes quantity ("250m", "64Mi", "1.5", "2G") as a number, or nullopt
+// for anything the API server would refuse (exponent forms like "1e3" are
+// refused too: nobody sizes a sidecar that way, and a typo should not pass).
+std::optional<double> quantity_value(std::string_view text)
+{
+    static constexpr std::array<std::pair<std::string_view, double>, 13> k_suffixes{{
+        {"Ki", 1024.0},
+        {"Mi", 1024.0 * 1024},
+        {"Gi", 1024.0 * 1024 * 1024},
+        {"Ti", 1024.0 * 1024 * 1024 * 1024},
+        {"Pi", 1024.0 * 1024 * 1024 * 1024 * 1024},
+        {"Ei", 1024.0 * 1024 * 1024 * 1024 * 1024 * 1024},
+        {"m", 1e-3},
+        {"k", 1e3},
+        {"M", 1e6},
+        {"G", 1e9},
+        {"T", 1e12},
+        {"P", 1e15},
+        {"E", 1e18},
+    }};
+    double scale = 1;
+    for (const auto& [suffix, factor] : k_suffixes) {
+        if (text.size() > suffix.size() && text.ends_with(suffix)) {
+            text.remove_suffix(suffix.size());
+            scale = factor;
+            break;
+        }
+    }
+    if (text.empty() || text.size() > 20 ||
+        !std::all_of(text.begin(), text.end(), [](char c) { return (c >= '0' && c <= '9') || c == '.'; }) ||
+        std::count(text.begin(), text.end(), '.') > 1 || text.front() == '.' || text.back() == '.') {
+        return std::nullopt;
+    }
+    double number = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), number);
+    if (error != std::errc{} || end != text.data() + text.size()) {
+        return std::nullopt;
+    }
+    return number * scale;
+}
+
+// A port annotation: 1-65535.
+int port_value(std::string_view key, const std::string& text)
+{
+    int port = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), port);
+    if (text.empty() || error != std::errc{} || end != text.data() + text.size() || port < 1 || port > 65535) {
+        refuse("annotation " + std::string{key} + ": '" + text + "' is not a port number (1-65535)");
+    }
+    return port;
+}
+
+}  // namespace
+
+std::string credentials_uri(const Settings& settings)
+{
+    return "http://127.0.0.1:" + std::to_string(settings.port) + "/v1/credentials";
+}
 
 std::optional<std::string> org_in_exchange_url(std::string_view url)
 {
@@ -35,8 +98,58 @@ bool is_org_id(std::string_view text)
     });
 }
 
+namespace {
+
+// The sidecar's requests and limits: the defaults (Guaranteed: requests ==
+// limits, as components/cwcreds-guaranteed), then each annotation. In a
+// Guaranteed sidecar one value of a pair sets both; two that differ would
+// make the pod Burstable, which is refused rather than done quietly.
+template <typename Annotated>
+void settle_resources(Settings& settings, const Annotated& annotated)
+{
+    Resources& r = settings.resources;
+    if (settings.guaranteed) {
+        r = Resources{"100m", "64Mi", "100m", "64Mi"};
+    }
+    const auto take = [&](std::string_view key, std::string& into) -> bool {
+        const auto value = annotated(key);
+        if (!value) {
+            return false;
+        }
+        if (!quantity_value(*value)) {
+            refuse("annotation " + std::string{key} + ": '" + *value + "' is not a Kubernetes quantity (examples: " +
+                   (key.find("cpu") != std::string_view::npos ? "100m, 1" : "64Mi, 1Gi") + ")");
+        }
+        into = *value;
+        return true;
+    };
+    const auto pair = [&](std::string_view request_key, std::string& request, std::string_view limit_key,
+                          std::string& limit) {
+        const bool has_request = take(request_key, request);
+        const bool has_limit = take(limit_key, limit);
+        if (settings.guaranteed) {
+            if (has_request && !has_limit) {
+                limit = request;
+            } else if (has_limit && !has_request) {
+                request = limit;
+            } else if (request != limit) {
+                refuse("annotations " + std::string{request_key} + " and " + std::string{limit_key} + " differ ('" +
+                       request + "', '" + limit + "'), but the sidecar of a Guaranteed pod needs requests == limits");
+            }
+        }
+        if (*quantity_value(request) > *quantity_value(limit)) {
+            refuse("annotation " + std::string{has_request ? request_key : limit_key} + ": the sidecar's request '" +
+                   request + "' is above its limit '" + limit + "'");
+        }
+    };
+    pair(annotation::cpu_request, r.cpu_request, annotation::cpu_limit, r.cpu_limit);
+    pair(annotation::memory_request, r.memory_request, annotation::memory_limit, r.memory_limit);
+}
+
+}  // namespace
+
 Settings settle(const json& annotations, const InjectOptions& options, const std::vector<const json*>& containers,
-                Warnings& warnings)
+                bool host_network, bool guaranteed_pod, Warnings& warnings)
 {
     const auto annotated = [&annotations](std::string_view key) -> std::optional<std::string> {
         const json* value = member(annotations, key);
@@ -89,6 +202,43 @@ Settings settle(const json& annotations, const InjectOptions& options, const std
         refuse("annotation " + std::string{annotation::guaranteed} + ": '" + guaranteed + "' is not true or false");
     }
     settings.guaranteed = guaranteed == "true";
+    // A Guaranteed pod stays Guaranteed: the static CPU manager gives its
+    // containers exclusive cores only while every container's requests
+    // equal its limits, the sidecar's too.
+    if (guaranteed_pod) {
+        if (!annotated(annotation::guaranteed)) {
+            settings.guaranteed = true;
+        } else if (!settings.guaranteed) {
+            warnings.push_back("every container's requests equal its limits, but annotation " +
+                               std::string{annotation::guaranteed} +
+                               " is \"false\": the sidecar makes the pod Burstable");
+        }
+    }
+    settle_resources(settings, annotated);
+
+    // Ports. On the node's network (hostNetwork) 9911 and 9912 would be
+    // shared with every other such pod and process on the node: the second
+    // sidecar could not bind, and its app would reach the first one's.
+    settings.host_network = host_network;
+    const auto port = annotated(annotation::port);
+    const auto probe_port = annotated(annotation::probe_port);
+    settings.ports_annotated = port.has_value() && probe_port.has_value();
+    if (port) {
+        settings.port = port_value(annotation::port, *port);
+    }
+    if (probe_port) {
+        settings.probe_port = port_value(annotation::probe_port, *probe_port);
+    }
+    if (settings.port == settings.probe_port) {
+        refuse("annotations " + std::string{annotation::port} + " and " + std::string{annotation::probe_port} +
+               " name the same port " + std::to_string(settings.port));
+    }
+    if (host_network && !settings.ports_annotated) {
+        refuse(
+            "hostNetwork pod: the cwcreds sidecar's ports would be the node's, shared with every hostNetwork pod "
+            "there; choose two ports free on the node with annotations " +
+            std::string{annotation::port} + " and " + std::string{annotation::probe_port});
+    }
     const std::string skip = annotated(annotation::skip_containers).value_or("");
     for (std::size_t start = 0; start <= skip.size();) {
         const auto comma = std::min(skip.find(',', start), skip.size());

@@ -11,7 +11,6 @@
 //   pod_mutation.cpp        what each container lacks, and the patch.
 #pragma once
 
-#include <array>
 #include <optional>
 #include <set>
 #include <string>
@@ -31,15 +30,18 @@ inline constexpr std::string_view k_token_volume = "cwcreds-token";
 inline constexpr std::string_view k_config_volume = "cwcreds-aws";
 inline constexpr std::string_view k_audience = "https://coreweave.com/iam";
 inline constexpr std::string_view k_token_path = "oidc-token";
-inline constexpr std::string_view k_token_dir = "/var/run/secrets/tokens";
+// A directory only cwcreds uses: meshes and other injectors mount their own
+// tokens at /var/run/secrets/tokens (Istio's istio-token, for one), and a
+// shared path would make either injection refuse the other's.
+inline constexpr std::string_view k_token_dir = "/var/run/secrets/cwcreds.coreweave.com/serviceaccount";
 inline constexpr std::string_view k_config_dir = "/etc/cwcreds-aws";
-inline constexpr std::string_view k_credentials_uri = "http://127.0.0.1:9911/v1/credentials";
+inline constexpr int k_default_port = 9911;
+inline constexpr int k_default_probe_port = 9912;
 inline constexpr std::string_view k_exchange_endpoint =
     "https://api.coreweave.com/v1/cwobject/temporary-credentials/oidc";
 inline constexpr std::string_view k_full_uri = "AWS_CONTAINER_CREDENTIALS_FULL_URI";
 inline constexpr std::string_view k_token_file = "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE";
 inline constexpr std::string_view k_config_file = "AWS_CONFIG_FILE";
-inline constexpr std::array<int, 2> k_sidecar_ports{9911, 9912};
 
 // Thrown only inside pod_patch and turned into a Refusal there: deciding
 // takes many small checks, each of which can end the attempt.
@@ -62,6 +64,14 @@ std::string trimmed(std::string_view text);
 
 std::string without_trailing_slash(std::string path);
 
+// The sidecar's cpu and memory, as Kubernetes quantities.
+struct Resources {
+    std::string cpu_request = "10m";
+    std::string memory_request = "24Mi";
+    std::string cpu_limit = "500m";
+    std::string memory_limit = "64Mi";
+};
+
 // Everything the pod's annotations and the options settle.
 struct Settings {
     std::string image;
@@ -71,7 +81,15 @@ struct Settings {
     bool guaranteed = false;
     std::set<std::string, std::less<>> skip;
     bool has_aws_config_annotation = false;
+    int port = k_default_port;              // credentials, on 127.0.0.1
+    int probe_port = k_default_probe_port;  // /healthz, /readyz, /metrics
+    bool ports_annotated = false;
+    bool host_network = false;  // the pod shares the node's network
+    Resources resources;
 };
+
+// Where the app containers ask for credentials.
+std::string credentials_uri(const Settings& settings);
 
 // The org id in a CoreWeave container-credentials URL (the direct setup).
 std::optional<std::string> org_in_exchange_url(std::string_view url);
@@ -80,8 +98,10 @@ bool is_exchange_url(std::string_view url);
 
 bool is_org_id(std::string_view text);
 
+// `guaranteed_pod`: every container's requests equal its limits, so the
+// sidecar's must too unless the owner opted out.
 Settings settle(const json& annotations, const InjectOptions& options, const std::vector<const json*>& containers,
-                Warnings& warnings);
+                bool host_network, bool guaranteed_pod, Warnings& warnings);
 
 json env_var(std::string_view name, std::string_view value);
 

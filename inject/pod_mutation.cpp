@@ -74,7 +74,7 @@ void append_items(json& ops, const json& object, const std::string& pointer, std
 
 // The env and mounts one app or init container lacks.
 void inject_container(json& ops, const json& container, const std::string& pointer, const TokenVolume& token,
-                      const std::string& where)
+                      const Settings& settings, const std::string& where)
 {
     const json& env = list_at(container, "env", where);
     const json& mounts = list_at(container, "volumeMounts", where);
@@ -129,15 +129,14 @@ void inject_container(json& ops, const json& container, const std::string& point
     }
 
     // The credentials URI: the user's unless it is CoreWeave's own endpoint.
+    const std::string uri = credentials_uri(settings);
     if (const auto i = env_index(k_full_uri)) {
-        const std::string value = string_at(env[*i], "value");
-        if (value != k_credentials_uri && is_exchange_url(value)) {
-            ops.push_back({{"op", "replace"},
-                           {"path", pointer + "/env/" + std::to_string(*i) + "/value"},
-                           {"value", k_credentials_uri}});
+        if (is_exchange_url(string_at(env[*i], "value"))) {
+            ops.push_back(
+                {{"op", "replace"}, {"path", pointer + "/env/" + std::to_string(*i) + "/value"}, {"value", uri}});
         }
     } else {
-        new_env.push_back(env_var(k_full_uri, k_credentials_uri));
+        new_env.push_back(env_var(k_full_uri, uri));
     }
 
     // The AWS config file, only where the container has none of its own.
@@ -216,11 +215,9 @@ void refuse_windows(const json& spec)
 
 // Containers of a pod share its network: a container that declares one of
 // the sidecar's ports would fail to bind, or the sidecar would. On the
-// node's network (hostNetwork) the host ports count too.
-void refuse_port_clash(const json& spec, const std::vector<const json*>& containers, bool injected)
+// node's network (hostNetwork) every declared port is the node's.
+void refuse_port_clash(const std::vector<const json*>& containers, const Settings& settings, bool injected)
 {
-    const json* host_network = member(spec, "hostNetwork");
-    const bool on_node = host_network != nullptr && *host_network == true;
     for (const json* c : containers) {
         if (injected && string_at(*c, "name") == k_sidecar) {
             continue;
@@ -229,18 +226,20 @@ void refuse_port_clash(const json& spec, const std::vector<const json*>& contain
             for (const char* field : {"containerPort", "hostPort"}) {
                 const json* number = member(port, field);
                 if (number == nullptr || !number->is_number_integer() ||
-                    std::find(k_sidecar_ports.begin(), k_sidecar_ports.end(), number->get<int>()) ==
-                        k_sidecar_ports.end()) {
+                    (std::string_view{field} == "hostPort" && !settings.host_network)) {
                     continue;
                 }
-                const std::string used = "container '" + string_at(*c, "name") + "' uses port " +
-                                         std::to_string(number->get<int>()) + ", which the cwcreds sidecar needs";
-                if (on_node) {
-                    refuse("hostNetwork pod: " + used + " on the node's network (9911 credentials, 9912 probes)");
+                const int value = number->get<int>();
+                if (value != settings.port && value != settings.probe_port) {
+                    continue;
                 }
-                if (std::string_view{field} == "containerPort") {
-                    refuse(used + " in the pod (9911 credentials, 9912 probes)");
-                }
+                const bool probes = value == settings.probe_port;
+                const std::string name = string_at(port, "name");
+                refuse("container '" + string_at(*c, "name") + "' declares port " + std::to_string(value) +
+                       (name.empty() ? "" : " ('" + name + "')") + ", which the cwcreds sidecar's " +
+                       (probes ? "probe listener" : "credentials listener") + " uses" +
+                       (settings.host_network ? " on the node's network" : "") + "; choose another with annotation " +
+                       std::string{probes ? annotation::probe_port : annotation::port});
             }
         }
     }
@@ -309,22 +308,12 @@ Patch mutation_ops(const json& pod, const InjectOptions& options)
             }
         }
     }
-    Settings settings = settle(annotation_map, options, all, warnings);
-    // A Guaranteed pod stays Guaranteed: the static CPU manager gives its
-    // containers exclusive cores only while every container's requests
-    // equal its limits, the sidecar's too.
-    if (!injected && is_guaranteed(all)) {
-        if (member(annotation_map, annotation::guaranteed) == nullptr) {
-            settings.guaranteed = true;
-        } else if (!settings.guaranteed) {
-            warnings.push_back("every container's requests equal its limits, but annotation " +
-                               std::string{annotation::guaranteed} +
-                               " is \"false\": the sidecar makes the pod Burstable");
-        }
-    }
+    const json* host_network = member(*spec, "hostNetwork");
+    const Settings settings = settle(annotation_map, options, all, host_network != nullptr && *host_network == true,
+                                     !injected && is_guaranteed(all), warnings);
 
     refuse_windows(*spec);
-    refuse_port_clash(*spec, all, injected);
+    refuse_port_clash(all, settings, injected);
 
     json ops = json::array();
     const auto existing = coreweave_token_volume(volumes);
@@ -357,13 +346,13 @@ Patch mutation_ops(const json& pod, const InjectOptions& options)
         const std::string name = string_at(init_containers[i], "name");
         if (name != k_sidecar && !settings.skip.contains(name)) {
             inject_container(ops, init_containers[i], "/spec/initContainers/" + std::to_string(i + init_shift), token,
-                             "init container '" + name + "'");
+                             settings, "init container '" + name + "'");
         }
     }
     for (std::size_t i = 0; i < containers.size(); ++i) {
         const std::string name = string_at(containers[i], "name");
         if (!settings.skip.contains(name)) {
-            inject_container(ops, containers[i], "/spec/containers/" + std::to_string(i), token,
+            inject_container(ops, containers[i], "/spec/containers/" + std::to_string(i), token, settings,
                              "container '" + name + "'");
         }
     }

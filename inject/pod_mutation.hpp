@@ -50,6 +50,12 @@ inline constexpr std::string_view skip_containers = "cwcreds.coreweave.com/skip-
 inline constexpr std::string_view guaranteed = "cwcreds.coreweave.com/guaranteed";
 inline constexpr std::string_view aws_config = "cwcreds.coreweave.com/aws-config";
 inline constexpr std::string_view injected = "cwcreds.coreweave.com/injected";
+inline constexpr std::string_view port = "cwcreds.coreweave.com/port";
+inline constexpr std::string_view probe_port = "cwcreds.coreweave.com/probe-port";
+inline constexpr std::string_view cpu_request = "cwcreds.coreweave.com/cpu-request";
+inline constexpr std::string_view cpu_limit = "cwcreds.coreweave.com/cpu-limit";
+inline constexpr std::string_view memory_request = "cwcreds.coreweave.com/memory-request";
+inline constexpr std::string_view memory_limit = "cwcreds.coreweave.com/memory-limit";
 }  // namespace annotation
 
 // The label the webhook keys on (interface.md).

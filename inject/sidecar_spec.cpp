@@ -32,9 +32,29 @@ json sidecar_container(const Settings& settings, std::string_view token_volume, 
     if (settings.exchange == "oidc") {
         env.push_back(env_var("CWCREDS_DURATION", settings.duration));
     }
-    env.push_back(env_var("CWCREDS_PROBE_LISTEN", "0.0.0.0:9912"));
+    const std::string probe_port = std::to_string(settings.probe_port);
+    if (settings.port != k_default_port) {
+        env.push_back(env_var("CWCREDS_LISTEN", "127.0.0.1:" + std::to_string(settings.port)));
+    }
+    // On the node's network the kubelet probes the node's address, so the
+    // probes name loopback and the probe listener opens no port on the
+    // node's interfaces. Declared ports there are host ports: the scheduler
+    // then keeps two pods wanting the same ones off one node.
+    env.push_back(env_var("CWCREDS_PROBE_LISTEN", (settings.host_network ? "127.0.0.1:" : "0.0.0.0:") + probe_port));
     env.push_back(env_var("CWCREDS_TOKEN_FILE", std::string{k_token_dir} + "/" + std::string{token_path}));
-    const json probe_get = {{"path", "/readyz"}, {"port", "cwcreds-probes"}};
+    const auto probe = [&settings](std::string_view path) {
+        json get = {{"path", path}, {"port", "cwcreds-probes"}};
+        if (settings.host_network) {
+            get["host"] = "127.0.0.1";
+        }
+        return get;
+    };
+    json ports = json::array();
+    if (settings.host_network) {
+        ports.push_back({{"name", "cwcreds"}, {"containerPort", settings.port}, {"protocol", "TCP"}});
+    }
+    ports.push_back({{"name", "cwcreds-probes"}, {"containerPort", settings.probe_port}, {"protocol", "TCP"}});
+    const Resources& r = settings.resources;
     // The same container as manifests/components/cwcreds/sidecar.yaml, whose
     // comments say why each value is what it is (a unit test compares them).
     return {
@@ -44,18 +64,14 @@ json sidecar_container(const Settings& settings, std::string_view token_volume, 
         {"restartPolicy", "Always"},
         {"args", {"serve"}},
         {"env", env},
-        {"ports", {{{"name", "cwcreds-probes"}, {"containerPort", 9912}, {"protocol", "TCP"}}}},
+        {"ports", ports},
         {"startupProbe",
-         {{"httpGet", probe_get}, {"periodSeconds", 1}, {"timeoutSeconds", 1}, {"failureThreshold", 60}}},
+         {{"httpGet", probe("/readyz")}, {"periodSeconds", 1}, {"timeoutSeconds", 1}, {"failureThreshold", 60}}},
         {"livenessProbe",
-         {{"httpGet", {{"path", "/healthz"}, {"port", "cwcreds-probes"}}},
-          {"periodSeconds", 10},
-          {"timeoutSeconds", 5},
-          {"failureThreshold", 6}}},
-        {"resources", settings.guaranteed ? json{{"requests", {{"cpu", "100m"}, {"memory", "64Mi"}}},
-                                                 {"limits", {{"cpu", "100m"}, {"memory", "64Mi"}}}}
-                                          : json{{"requests", {{"cpu", "10m"}, {"memory", "24Mi"}}},
-                                                 {"limits", {{"cpu", "500m"}, {"memory", "64Mi"}}}}},
+         {{"httpGet", probe("/healthz")}, {"periodSeconds", 10}, {"timeoutSeconds", 5}, {"failureThreshold", 6}}},
+        {"resources",
+         {{"requests", {{"cpu", r.cpu_request}, {"memory", r.memory_request}}},
+          {"limits", {{"cpu", r.cpu_limit}, {"memory", r.memory_limit}}}}},
         {"securityContext",
          {{"runAsNonRoot", true},
           {"runAsUser", 65532},

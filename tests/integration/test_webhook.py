@@ -38,8 +38,9 @@ class WebhookTest(WebhookCase):
         self.assertEqual(status, 200)
         self.assertFalse(answer["allowed"])
         self.assertEqual(answer["status"]["message"],
-                         "cwcreds cannot inject this pod: hostNetwork pod: container 'exporter' uses port 9911, "
-                         "which the cwcreds sidecar needs on the node's network (9911 credentials, 9912 probes)")
+                         "cwcreds cannot inject this pod: hostNetwork pod: the cwcreds sidecar's ports would be "
+                         "the node's, shared with every hostNetwork pod there; choose two ports free on the node "
+                         "with annotations cwcreds.coreweave.com/port and cwcreds.coreweave.com/probe-port")
 
     def test_a_pod_name_cannot_forge_log_lines_or_send_terminal_escapes(self):
         # No space, tab, quote or '=' (which used to be what got a value quoted):

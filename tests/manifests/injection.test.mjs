@@ -69,7 +69,7 @@ test("the component injects into any workload, whatever its containers are calle
       for (const app of spec.containers) {
         const env = envOf(app);
         assert.equal(env.AWS_CONTAINER_CREDENTIALS_FULL_URI, "http://127.0.0.1:9911/v1/credentials", `${name}/${app.name}`);
-        assert.equal(env.AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, "/var/run/secrets/tokens/oidc-token");
+        assert.equal(env.AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, "/var/run/secrets/cwcreds.coreweave.com/serviceaccount/oidc-token");
         assert.equal(mountOf(app, "cwcreds-token")?.readOnly, true, `${name}/${app.name}: token mount`);
       }
     }
@@ -127,7 +127,7 @@ test("the component covers every workload kind and init containers, sidecar firs
       for (const c of [...spec.initContainers.slice(1), ...spec.containers]) {
         const env = envOf(c);
         assert.equal(env.AWS_CONTAINER_CREDENTIALS_FULL_URI, "http://127.0.0.1:9911/v1/credentials", `${name}/${c.name}`);
-        assert.equal(env.AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, "/var/run/secrets/tokens/oidc-token", `${name}/${c.name}`);
+        assert.equal(env.AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, "/var/run/secrets/cwcreds.coreweave.com/serviceaccount/oidc-token", `${name}/${c.name}`);
         assert.equal(mountOf(c, "cwcreds-token")?.readOnly, true, `${name}/${c.name}: token mount`);
         const expectedConfig = name === "own-config" ? "/home/me/.aws/config" : "/etc/cwcreds-aws/config";
         assert.equal(env.AWS_CONFIG_FILE, expectedConfig, `${name}/${c.name}: AWS_CONFIG_FILE`);

@@ -109,7 +109,7 @@ test("legacy-clients: one Secret feeds the sidecar's --accept-token-file and the
     const entry = (app.env || []).find((e) => e.name === "AWS_CONTAINER_AUTHORIZATION_TOKEN");
     assert.deepEqual(entry?.valueFrom?.secretKeyRef, { key: "token", name: "cwcreds-caller-token" }, app.name);
     assert.equal(envOf(app).AWS_EC2_METADATA_SERVICE_ENDPOINT, "http://127.0.0.1:80", app.name);
-    assert.equal(envOf(app).AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, "/var/run/secrets/tokens/oidc-token", app.name);
+    assert.equal(envOf(app).AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, "/var/run/secrets/cwcreds.coreweave.com/serviceaccount/oidc-token", app.name);
   }
 });
 
@@ -148,8 +148,11 @@ for (const dir of ["example", "guaranteed", "job", "no-native-sidecar"]) {
     if (workload.kind === "Job") assert.ok(["Never", "OnFailure"].includes(spec.restartPolicy));
 
     // The token: projected with CoreWeave's audience, read-only in every container.
-    const tokenFile = sidecarEnv.CWCREDS_TOKEN_FILE ?? help["--token-file"].default;
-    assert.equal(tokenFile, help["--token-file"].default, "token file differs from the binary's default");
+    // Set explicitly, at a path only cwcreds mounts: the binary's default
+    // directory, /var/run/secrets/tokens, is where mesh proxies mount theirs.
+    const tokenFile = sidecarEnv.CWCREDS_TOKEN_FILE;
+    assert.equal(tokenFile, "/var/run/secrets/cwcreds.coreweave.com/serviceaccount/oidc-token");
+    assert.notEqual(path.posix.dirname(tokenFile), path.posix.dirname(help["--token-file"].default));
     const tokenVolume = spec.volumes.find((v) => v.name === "cwcreds-token");
     const source = tokenVolume.projected.sources[0].serviceAccountToken;
     assert.deepEqual(source, { audience: AUDIENCE, expirationSeconds: 3600, path: path.posix.basename(tokenFile) });

@@ -214,6 +214,7 @@ spec:
                        "  pytorchReplicaSpecs:\n    Worker:\n      template:\n        spec:\n"
                        "          containers: [{name: w, image: x, ports: [{containerPort: 9911}]}]\n") ==
               "document 1 (PyTorchJob t): pod template /spec/pytorchReplicaSpecs/Worker/template: container 'w' "
-              "uses port 9911, which the cwcreds sidecar needs in the pod (9911 credentials, 9912 probes)");
+              "declares port 9911, which the cwcreds sidecar's credentials listener uses; choose another with "
+              "annotation cwcreds.coreweave.com/port");
     }
 }
