@@ -74,10 +74,10 @@ mutant file-bound-per-read common/file_reader.cpp \
   's/^        if (content.size() > max_bytes) {$/        if (static_cast<std::size_t>(got) > max_bytes) {/' \
   "$unit"
 mutant descriptors-reserved-ignored common/descriptor_limit.cpp \
-  's/const std::uint64_t available = limit > reserved + 2 ? limit - reserved : 2;/const std::uint64_t available = limit > reserved + 2 ? limit : 2;/' \
+  's/const std::uint64_t available = limit > reserved + 3 ? limit - reserved : 3;/const std::uint64_t available = limit > reserved + 3 ? limit : 3;/' \
   "$unit"
 mutant log-value-with-space-unquoted common/logging.cpp \
-  's/return value.empty() || value.find_first_of(" \\t\\"=") != std::string_view::npos;/return value.empty() || value.find_first_of("\\t\\"=") != std::string_view::npos;/' \
+  "s/return byte <= 0x20 || byte >= 0x7F || c == '\"' || c == '=';/return byte < 0x20 || byte >= 0x7F || c == '\"' || c == '=';/" \
   "$unit"
 mutant loopback-by-prefix common/loopback.cpp \
   's/^    return inet_pton(AF_INET, text.c_str(), \&address) == 1 \&\& (ntohl(address.s_addr) >> 24) == 127;$/    return inet_pton(AF_INET, text.c_str(), \&address) == 1 ? (ntohl(address.s_addr) >> 24) == 127 : text.rfind("127.", 0) == 0;/' \
