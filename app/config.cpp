@@ -241,6 +241,9 @@ constexpr std::array k_settings{
     Setting{"--print-patch", "CWCREDS_PRINT_PATCH", "false", "",
             "print each object's JSON Patch (one JSON line per object) instead of the YAML", k_inject,
             [](Config& c, std::string_view v) { c.inject.print_patch = switch_value(v); }},
+    Setting{"--remove", "CWCREDS_REMOVE", "false", "",
+            "take cwcreds out of every pod it injected, restoring what it changed, instead of injecting", k_inject,
+            [](Config& c, std::string_view v) { c.inject.remove = switch_value(v); }},
     Setting{"--listen", "CWCREDS_LISTEN", "0.0.0.0:8443", "HOST:PORT",
             "where the webhook serves HTTPS (the API server reaches it through its Service)", k_webhook,
             [](Config& c, std::string_view v) {

@@ -52,8 +52,10 @@ int run_inject(const InjectSettings& settings)
         return 2;
     }
 
-    // 2. Mutate every pod template; the first problem stops it all.
-    auto result = inject_manifests(*text, settings.mutation, settings.print_patch);
+    // 2. Mutate every pod template (or take cwcreds out of each); the first
+    //    problem stops it all.
+    auto result = inject_manifests(*text, settings.mutation, settings.print_patch,
+                                   settings.remove ? ManifestChange::remove : ManifestChange::inject);
     if (const auto* error = std::get_if<ManifestError>(&result)) {
         std::cerr << "cwcreds inject: " << error->message << "\n";
         return 2;

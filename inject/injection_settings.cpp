@@ -149,7 +149,7 @@ void settle_resources(Settings& settings, const Annotated& annotated)
 }  // namespace
 
 Settings settle(const json& annotations, const InjectOptions& options, const std::vector<const json*>& containers,
-                bool host_network, bool guaranteed_pod, Warnings& warnings)
+                bool host_network, Qos qos, Warnings& warnings)
 {
     const auto annotated = [&annotations](std::string_view key) -> std::optional<std::string> {
         const json* value = member(annotations, key);
@@ -179,13 +179,17 @@ Settings settle(const json& annotations, const InjectOptions& options, const std
     }
     settings.org_id = annotated(annotation::org_id).value_or(options.org_id);
     if (settings.org_id.empty()) {
-        // The direct setup names the org in its URL; migrating keeps it.
+        // The direct setup names the org in its URL; migrating keeps it, and
+        // once migrated the sidecar injected then holds it.
         for (const json* container : containers) {
+            const bool sidecar = string_at(*container, "name") == k_sidecar;
             for (const json& env : list_at(*container, "env", "container")) {
                 if (string_at(env, "name") == k_full_uri) {
                     if (auto org = org_in_exchange_url(string_at(env, "value"))) {
                         settings.org_id = *org;
                     }
+                } else if (sidecar && string_at(env, "name") == "CWCREDS_ORG_ID") {
+                    settings.org_id = string_at(env, "value");
                 }
             }
         }
@@ -205,7 +209,7 @@ Settings settle(const json& annotations, const InjectOptions& options, const std
     // A Guaranteed pod stays Guaranteed: the static CPU manager gives its
     // containers exclusive cores only while every container's requests
     // equal its limits, the sidecar's too.
-    if (guaranteed_pod) {
+    if (qos == Qos::guaranteed) {
         if (!annotated(annotation::guaranteed)) {
             settings.guaranteed = true;
         } else if (!settings.guaranteed) {
@@ -214,7 +218,22 @@ Settings settle(const json& annotations, const InjectOptions& options, const std
                                " is \"false\": the sidecar makes the pod Burstable");
         }
     }
-    settle_resources(settings, annotated);
+    // A BestEffort pod (no container asks for cpu or memory) stays
+    // BestEffort: the sidecar asks for nothing either, unless annotated.
+    static constexpr std::array<std::string_view, 4> k_resource_annotations{
+        annotation::cpu_request, annotation::cpu_limit, annotation::memory_request, annotation::memory_limit};
+    const bool sized = std::any_of(k_resource_annotations.begin(), k_resource_annotations.end(),
+                                   [&annotated](std::string_view key) { return annotated(key).has_value(); });
+    if (qos == Qos::best_effort && !settings.guaranteed && !sized) {
+        settings.no_resources = true;
+    } else {
+        if (qos == Qos::best_effort) {
+            warnings.push_back(
+                "no container asks for cpu or memory, but the sidecar's resources make the pod "
+                "Burstable (BestEffort without resource annotations and guaranteed)");
+        }
+        settle_resources(settings, annotated);
+    }
 
     // Ports. On the node's network (hostNetwork) 9911 and 9912 would be
     // shared with every other such pod and process on the node: the second

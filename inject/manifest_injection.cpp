@@ -30,7 +30,7 @@ bool is_list(const json& object)
 }  // namespace
 
 std::variant<ManifestOutput, ManifestError> inject_manifests(std::string_view text, const InjectOptions& options,
-                                                             bool print_patch)
+                                                             bool print_patch, ManifestChange change)
 {
     auto parsed = parse_yaml_documents(text);
     if (const auto* error = std::get_if<YamlError>(&parsed)) {
@@ -64,7 +64,7 @@ std::variant<ManifestOutput, ManifestError> inject_manifests(std::string_view te
             if (!object.is_object() || !object.contains("kind") || !object["kind"].is_string()) {
                 return ManifestError{at + ": not a Kubernetes object (no kind)"};
             }
-            auto result = inject_object(object, options);
+            auto result = change == ManifestChange::remove ? remove_object(object) : inject_object(object, options);
             if (const auto* refusal = std::get_if<Refusal>(&result)) {
                 return ManifestError{at + " (" + describe(object) + "): " + refusal->reason};
             }

@@ -30,7 +30,13 @@ struct ManifestOutput {
     std::vector<std::string> unchanged;
 };
 
+enum class ManifestChange {
+    inject,  // put cwcreds in (or replace an injection made with other settings)
+    remove,  // take an injection out, restoring what it changed
+};
+
 std::variant<ManifestOutput, ManifestError> inject_manifests(std::string_view text, const InjectOptions& options,
-                                                             bool print_patch = false);
+                                                             bool print_patch = false,
+                                                             ManifestChange change = ManifestChange::inject);
 
 }  // namespace cw

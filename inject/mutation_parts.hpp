@@ -72,6 +72,9 @@ struct Resources {
     std::string memory_limit = "64Mi";
 };
 
+// The pod's QoS class before injection, as the API server computes it.
+enum class Qos { best_effort, burstable, guaranteed };
+
 // Everything the pod's annotations and the options settle.
 struct Settings {
     std::string image;
@@ -86,6 +89,7 @@ struct Settings {
     bool ports_annotated = false;
     bool host_network = false;  // the pod shares the node's network
     Resources resources;
+    bool no_resources = false;  // a BestEffort pod's sidecar: none, so the pod stays BestEffort
 };
 
 // Where the app containers ask for credentials.
@@ -98,10 +102,11 @@ bool is_exchange_url(std::string_view url);
 
 bool is_org_id(std::string_view text);
 
-// `guaranteed_pod`: every container's requests equal its limits, so the
-// sidecar's must too unless the owner opted out.
+// `qos`: the pod's class without the sidecar, which the sidecar keeps
+// (Guaranteed: its requests equal its limits; BestEffort: it has none)
+// unless the owner's annotations say otherwise.
 Settings settle(const json& annotations, const InjectOptions& options, const std::vector<const json*>& containers,
-                bool host_network, bool guaranteed_pod, Warnings& warnings);
+                bool host_network, Qos qos, Warnings& warnings);
 
 json env_var(std::string_view name, std::string_view value);
 

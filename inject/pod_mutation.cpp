@@ -74,7 +74,7 @@ void append_items(json& ops, const json& object, const std::string& pointer, std
 
 // The env and mounts one app or init container lacks.
 void inject_container(json& ops, const json& container, const std::string& pointer, const TokenVolume& token,
-                      const Settings& settings, const std::string& where)
+                      const Settings& settings, const std::string& where, json& replaced)
 {
     const json& env = list_at(container, "env", where);
     const json& mounts = list_at(container, "volumeMounts", where);
@@ -131,9 +131,10 @@ void inject_container(json& ops, const json& container, const std::string& point
     // The credentials URI: the user's unless it is CoreWeave's own endpoint.
     const std::string uri = credentials_uri(settings);
     if (const auto i = env_index(k_full_uri)) {
-        if (is_exchange_url(string_at(env[*i], "value"))) {
+        if (const std::string old = string_at(env[*i], "value"); is_exchange_url(old)) {
             ops.push_back(
                 {{"op", "replace"}, {"path", pointer + "/env/" + std::to_string(*i) + "/value"}, {"value", uri}});
+            replaced[string_at(container, "name")] = old;
         }
     } else {
         new_env.push_back(env_var(k_full_uri, uri));
@@ -177,26 +178,29 @@ void warn_about_other_credentials(const json& container, Warnings& warnings)
     }
 }
 
-// The API server decides QoS from cpu and memory alone: Guaranteed when
-// every container has limits for both and its requests, where given, equal
-// them. Quantities are compared as written ("1" and "1000m" count as
-// different, so such a pod is left Burstable, as before).
-bool is_guaranteed(const std::vector<const json*>& containers)
+// The API server decides QoS from cpu and memory alone: BestEffort when no
+// container has a request or limit for either; Guaranteed when every
+// container has limits for both and its requests, where given, equal them.
+// Quantities are compared as written ("1" and "1000m" count as different,
+// so such a pod is taken for Burstable).
+Qos qos_of(const std::vector<const json*>& containers)
 {
-    return std::all_of(containers.begin(), containers.end(), [](const json* c) {
+    static constexpr std::array<const char*, 2> k_qos_resources{"cpu", "memory"};
+    bool any = false;
+    bool guaranteed = true;
+    for (const json* c : containers) {
         const json* resources = member(*c, "resources");
         const json* limits = resources != nullptr ? member(*resources, "limits") : nullptr;
         const json* requests = resources != nullptr ? member(*resources, "requests") : nullptr;
-        if (limits == nullptr || !limits->is_object()) {
-            return false;
-        }
-        static constexpr std::array<const char*, 2> k_qos_resources{"cpu", "memory"};
-        return std::all_of(k_qos_resources.begin(), k_qos_resources.end(), [&](const char* name) {
-            const json* limit = member(*limits, name);
+        for (const char* name : k_qos_resources) {
+            const json* limit = limits != nullptr && limits->is_object() ? member(*limits, name) : nullptr;
             const json* request = requests != nullptr && requests->is_object() ? member(*requests, name) : nullptr;
-            return limit != nullptr && !limit->is_null() && (request == nullptr || *request == *limit);
-        });
-    });
+            const bool has_limit = limit != nullptr && !limit->is_null();
+            any = any || has_limit || (request != nullptr && !request->is_null());
+            guaranteed = guaranteed && has_limit && (request == nullptr || *request == *limit);
+        }
+    }
+    return !any ? Qos::best_effort : guaranteed ? Qos::guaranteed : Qos::burstable;
 }
 
 // The sidecar is a Linux program; the API server would refuse its
@@ -214,8 +218,9 @@ void refuse_windows(const json& spec)
 }
 
 // Containers of a pod share its network: a container that declares one of
-// the sidecar's ports would fail to bind, or the sidecar would. On the
-// node's network (hostNetwork) every declared port is the node's.
+// the sidecar's ports would fail to bind, or the sidecar would. (On the
+// node's network, hostNetwork, a declared port is the node's too; the API
+// server keeps its hostPort equal to its containerPort.)
 void refuse_port_clash(const std::vector<const json*>& containers, const Settings& settings, bool injected)
 {
     for (const json* c : containers) {
@@ -223,24 +228,21 @@ void refuse_port_clash(const std::vector<const json*>& containers, const Setting
             continue;
         }
         for (const json& port : list_at(*c, "ports", "container")) {
-            for (const char* field : {"containerPort", "hostPort"}) {
-                const json* number = member(port, field);
-                if (number == nullptr || !number->is_number_integer() ||
-                    (std::string_view{field} == "hostPort" && !settings.host_network)) {
-                    continue;
-                }
-                const int value = number->get<int>();
-                if (value != settings.port && value != settings.probe_port) {
-                    continue;
-                }
-                const bool probes = value == settings.probe_port;
-                const std::string name = string_at(port, "name");
-                refuse("container '" + string_at(*c, "name") + "' declares port " + std::to_string(value) +
-                       (name.empty() ? "" : " ('" + name + "')") + ", which the cwcreds sidecar's " +
-                       (probes ? "probe listener" : "credentials listener") + " uses" +
-                       (settings.host_network ? " on the node's network" : "") + "; choose another with annotation " +
-                       std::string{probes ? annotation::probe_port : annotation::port});
+            const json* number = member(port, "containerPort");
+            if (number == nullptr || !number->is_number_integer()) {
+                continue;
             }
+            const int value = number->get<int>();
+            if (value != settings.port && value != settings.probe_port) {
+                continue;
+            }
+            const bool probes = value == settings.probe_port;
+            const std::string name = string_at(port, "name");
+            refuse("container '" + string_at(*c, "name") + "' declares port " + std::to_string(value) +
+                   (name.empty() ? "" : " ('" + name + "')") + ", which the cwcreds sidecar's " +
+                   (probes ? "probe listener" : "credentials listener") + " uses" +
+                   (settings.host_network ? " on the node's network" : "") + "; choose another with annotation " +
+                   std::string{probes ? annotation::probe_port : annotation::port});
         }
     }
 }
@@ -310,7 +312,7 @@ Patch mutation_ops(const json& pod, const InjectOptions& options)
     }
     const json* host_network = member(*spec, "hostNetwork");
     const Settings settings = settle(annotation_map, options, all, host_network != nullptr && *host_network == true,
-                                     !injected && is_guaranteed(all), warnings);
+                                     injected ? Qos::burstable : qos_of(all), warnings);
 
     refuse_windows(*spec);
     refuse_port_clash(all, settings, injected);
@@ -342,18 +344,19 @@ Patch mutation_ops(const json& pod, const InjectOptions& options)
     }
 
     // 2. Every container the pod's owner did not skip.
+    json replaced = json::object();
     for (std::size_t i = 0; i < init_containers.size(); ++i) {
         const std::string name = string_at(init_containers[i], "name");
         if (name != k_sidecar && !settings.skip.contains(name)) {
             inject_container(ops, init_containers[i], "/spec/initContainers/" + std::to_string(i + init_shift), token,
-                             settings, "init container '" + name + "'");
+                             settings, "init container '" + name + "'", replaced);
         }
     }
     for (std::size_t i = 0; i < containers.size(); ++i) {
         const std::string name = string_at(containers[i], "name");
         if (!settings.skip.contains(name)) {
             inject_container(ops, containers[i], "/spec/containers/" + std::to_string(i), token, settings,
-                             "container '" + name + "'");
+                             "container '" + name + "'", replaced);
         }
     }
     for (const json* c : all) {
@@ -371,6 +374,16 @@ Patch mutation_ops(const json& pod, const InjectOptions& options)
     }
     if (!marked) {
         new_annotations[std::string{annotation::injected}] = CWCREDS_VERSION;
+    }
+    if (!replaced.empty()) {
+        // Merged with what an earlier pass recorded (reinvocation).
+        const std::string recorded = string_at(annotation_map, annotation::replaced_full_uri);
+        json all_replaced = json::parse(recorded, nullptr, false);
+        if (!all_replaced.is_object()) {
+            all_replaced = json::object();
+        }
+        all_replaced.update(replaced);
+        new_annotations[std::string{annotation::replaced_full_uri}] = all_replaced.dump();
     }
     if (!new_annotations.empty()) {
         if (metadata == nullptr || metadata->is_null()) {

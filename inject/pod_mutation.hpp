@@ -50,6 +50,9 @@ inline constexpr std::string_view skip_containers = "cwcreds.coreweave.com/skip-
 inline constexpr std::string_view guaranteed = "cwcreds.coreweave.com/guaranteed";
 inline constexpr std::string_view aws_config = "cwcreds.coreweave.com/aws-config";
 inline constexpr std::string_view injected = "cwcreds.coreweave.com/injected";
+// {"<container>": "<value>"}: each FULL_URI at CoreWeave's exchange endpoint
+// the injection pointed at the sidecar, so removing cwcreds restores it.
+inline constexpr std::string_view replaced_full_uri = "cwcreds.coreweave.com/replaced-full-uri";
 inline constexpr std::string_view port = "cwcreds.coreweave.com/port";
 inline constexpr std::string_view probe_port = "cwcreds.coreweave.com/probe-port";
 inline constexpr std::string_view cpu_request = "cwcreds.coreweave.com/cpu-request";

@@ -57,7 +57,7 @@ json sidecar_container(const Settings& settings, std::string_view token_volume, 
     const Resources& r = settings.resources;
     // The same container as manifests/components/cwcreds/sidecar.yaml, whose
     // comments say why each value is what it is (a unit test compares them).
-    return {
+    json container = {
         {"name", k_sidecar},
         {"image", settings.image},
         {"imagePullPolicy", "IfNotPresent"},
@@ -82,6 +82,10 @@ json sidecar_container(const Settings& settings, std::string_view token_volume, 
           {"seccompProfile", {{"type", "RuntimeDefault"}}}}},
         {"volumeMounts", {{{"name", token_volume}, {"mountPath", k_token_dir}, {"readOnly", true}}}},
     };
+    if (settings.no_resources) {
+        container.erase("resources");
+    }
+    return container;
 }
 
 json token_volume_spec()

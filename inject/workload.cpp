@@ -1,6 +1,7 @@
 #include "inject/workload.hpp"
 
 #include "inject/mutation_parts.hpp"
+#include "inject/pod_removal.hpp"
 
 #include <array>
 #include <string_view>
@@ -121,7 +122,14 @@ static bool label_is_false(const nlohmann::json& object, std::string_view label)
     return it != labels.end() && *it == "false";
 }
 
-InjectResult inject_object(const nlohmann::json& object, const InjectOptions& options)
+namespace {
+
+using PodChange = InjectResult (*)(const nlohmann::json& pod, const InjectOptions& options);
+
+// `change` applied to each of the object's pods, the patches made relative
+// to the object; `none_text` says why when none of them changed.
+InjectResult change_object(const nlohmann::json& object, const InjectOptions& options, PodChange change,
+                           const std::string& none_text)
 {
     // The kustomize component's opt-out label on the workload.
     if (label_is_false(object, k_opt_out_label)) {
@@ -147,7 +155,7 @@ InjectResult inject_object(const nlohmann::json& object, const InjectOptions& op
         // Several templates in one object (an operator's kind): each refusal
         // and warning says which.
         const std::string which = known ? "" : "pod template " + pointer + ": ";
-        auto result = inject_pod(object.at(at), options);
+        auto result = change(object.at(at), options);
         if (auto* refusal = std::get_if<Refusal>(&result)) {
             return Refusal{which + refusal->reason};
         }
@@ -164,9 +172,69 @@ InjectResult inject_object(const nlohmann::json& object, const InjectOptions& op
     if (opted_out == pointers.size()) {
         whole.unchanged = "its pods are labelled cwcreds/inject: \"false\"";
     } else if (whole.patch.empty()) {
-        whole.unchanged = "cwcreds is already injected";
+        whole.unchanged = none_text;
     }
     return whole;
+}
+
+const nlohmann::json* sidecar_of(const nlohmann::json& pod)
+{
+    const nlohmann::json* spec = mutation::member(pod, "spec");
+    const nlohmann::json* init = spec != nullptr ? mutation::member(*spec, "initContainers") : nullptr;
+    if (init == nullptr || !init->is_array()) {
+        return nullptr;
+    }
+    for (const auto& container : *init) {
+        if (mutation::string_at(container, "name") == mutation::k_sidecar) {
+            return &container;
+        }
+    }
+    return nullptr;
+}
+
+// A pod injected earlier gets only what it lacks, as on admission
+// reinvocation, when its sidecar is the one these settings make; otherwise
+// (another image, mode, port, size) the old injection is taken out and the
+// new one put in, so `inject` upgrades what it wrote before.
+InjectResult inject_or_replace(const nlohmann::json& pod, const InjectOptions& options)
+{
+    auto as_is = inject_pod(pod, options);
+    const nlohmann::json* old_sidecar = sidecar_of(pod);
+    if (std::holds_alternative<Refusal>(as_is) || old_sidecar == nullptr) {
+        return as_is;
+    }
+    auto removed = remove_pod(pod);
+    if (std::holds_alternative<Refusal>(removed)) {
+        return removed;
+    }
+    auto fresh = inject_pod(std::get<Injection>(removed).pod, options);
+    if (std::holds_alternative<Refusal>(fresh)) {
+        return fresh;
+    }
+    auto& injection = std::get<Injection>(fresh);
+    const nlohmann::json* new_sidecar = sidecar_of(injection.pod);
+    if (new_sidecar != nullptr && *new_sidecar == *old_sidecar) {
+        return as_is;
+    }
+    injection.patch = nlohmann::json::diff(pod, injection.pod);
+    return fresh;
+}
+
+InjectResult remove_ignoring_options(const nlohmann::json& pod, const InjectOptions& /*options*/)
+{
+    return remove_pod(pod);
+}
+
+}  // namespace
+
+InjectResult inject_object(const nlohmann::json& object, const InjectOptions& options)
+{
+    return change_object(object, options, inject_or_replace, "cwcreds is already injected");
+}
+
+InjectResult remove_object(const nlohmann::json& object)
+{
+    return change_object(object, InjectOptions{}, remove_ignoring_options, "cwcreds is not injected");
 }
 
 }  // namespace cw

@@ -30,6 +30,13 @@ std::vector<std::string> pod_pointers(const nlohmann::json& object);
 // cwcreds.coreweave.com/inject: "false" (the kustomize component's opt-out)
 // and pods labelled cwcreds/inject: "false" come back unchanged, no patch,
 // with `unchanged` saying why.
+// An object injected before keeps its injection when these options would
+// make the same sidecar (what later-added containers lack is added), and
+// has it replaced otherwise.
 InjectResult inject_object(const nlohmann::json& object, const InjectOptions& options);
+
+// remove_pod (pod_removal.hpp) on each of the object's pods, with the same
+// opt-outs; objects cwcreds never injected come back unchanged, saying so.
+InjectResult remove_object(const nlohmann::json& object);
 
 }  // namespace cw

@@ -43,6 +43,12 @@ if ! python3 -c 'import cryptography, requests' 2>/dev/null; then
   missing+=(python3 python3-cryptography python3-requests)
 fi
 
+# The webhook's corpus test reads the pods of tests/fixtures/inject/corpus
+# with PyYAML (YAML 1.1, as kubectl reads them).
+if ! python3 -c 'import yaml' 2>/dev/null; then
+  missing+=(python3-yaml)
+fi
+
 # The demo and the e2e suite drive boto3 and moto_server from the python3 on
 # PATH. A machine without boto3 gets Debian's; Debian 12 has no moto package
 # (and nothing here installs from PyPI), so its absence is reported, not

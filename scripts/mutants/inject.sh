@@ -4,14 +4,30 @@
 
 # An app with a credentials endpoint of its own would be silently redirected.
 mutant own-endpoint-redirected inject/pod_mutation.cpp \
-  's/if (value != k_credentials_uri \&\& is_exchange_url(value)) {/if (value != k_credentials_uri \&\& (is_exchange_url(value) || true)) {/' \
+  's/const std::string old = string_at(env\[\*i\], "value"); is_exchange_url(old)) {/const std::string old = string_at(env[*i], "value"); old != uri) {/' \
   "$unit"
 # A skipped mesh proxy in native sidecar mode would get AWS env and mounts.
 mutant skip-ignored-for-init-containers inject/pod_mutation.cpp \
   's/if (name != k_sidecar \&\& !settings\.skip\.contains(name)) {/if (name != k_sidecar) {/' \
   "$unit"
-mutant guaranteed-size-differs-from-component inject/sidecar_spec.cpp \
-  's/{"requests", {{"cpu", "100m"}, {"memory", "64Mi"}}},/{"requests", {{"cpu", "250m"}, {"memory", "64Mi"}}},/; s/{"limits", {{"cpu", "100m"}, {"memory", "64Mi"}}}}/{"limits", {{"cpu", "250m"}, {"memory", "64Mi"}}}}/' \
+mutant guaranteed-size-differs-from-component inject/injection_settings.cpp \
+  's/r = Resources{"100m", "64Mi", "100m", "64Mi"};/r = Resources{"250m", "64Mi", "250m", "64Mi"};/' \
+  "$unit"
+# A BestEffort pod would become Burstable, and no one would say so.
+mutant best-effort-sidecar-sized inject/injection_settings.cpp \
+  's/^        settings\.no_resources = true;$/        settings.no_resources = false;/' \
+  "$unit"
+# On hostNetwork the probe listener would open a port on every node interface.
+mutant host-network-probes-on-every-interface inject/sidecar_spec.cpp \
+  's/(settings\.host_network ? "127\.0\.0\.1:" : "0\.0\.0\.0:")/std::string{"0.0.0.0:"}/' \
+  "$unit"
+# --remove would leave the direct setup's container without its CoreWeave URL.
+mutant removal-forgets-replaced-uri inject/pod_removal.cpp \
+  's/^                    kept\.push_back(std::move(entry));$//' \
+  "$unit"
+# inject with a new image would keep the old injection.
+mutant reinjection-ignores-new-settings inject/workload.cpp \
+  's/if (new_sidecar != nullptr \&\& \*new_sidecar == \*old_sidecar) {/if (true) {/' \
   "$unit"
 mutant cronjob-pod-not-found inject/workload.cpp \
   's|Kind{"batch", "CronJob", "/spec/jobTemplate/spec/template"},|Kind{"batch", "CronJob", "/spec/template"},|' \

@@ -92,7 +92,8 @@ std::string env_value(const json& container, const std::string& name)
 // first, reading a token volume with CoreWeave's audience; each container not
 // skipped reaching the sidecar with the same token file the sidecar reads;
 // the patch turning the input into the output; a second run changing nothing.
-void check_injected(const json& before, const cw::Injection& result, const std::set<std::string>& skipped = {})
+void check_injected(const json& before, const cw::Injection& result, const std::set<std::string>& skipped = {},
+                    const cw::InjectOptions& used = options())
 {
     CHECK(before.patch(result.patch) == result.pod);
     const json& pod = pod_of(result.pod);
@@ -166,7 +167,7 @@ void check_injected(const json& before, const cw::Injection& result, const std::
     }
 
     // Idempotent: injecting the result again changes nothing.
-    const cw::Injection again = injected(result.pod);
+    const cw::Injection again = injected(result.pod, used);
     CHECK(again.patch == json::array());
     CHECK(again.pod == result.pod);
 }
@@ -199,7 +200,7 @@ TEST_SUITE("inject::pod_mutation")
         cw::InjectOptions no_org = options();
         no_org.org_id.clear();
         const auto result = injected(before, no_org);
-        check_injected(before, result, {});
+        check_injected(before, result, {}, no_org);
         const json& spec = result.pod.at("spec");
         const json& app = spec.at("containers").at(0);
         CHECK(env_value(app, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE") == "/var/run/secrets/tokens/oidc-token");
@@ -449,7 +450,7 @@ TEST_SUITE("inject::pod_mutation")
         }
     }
 
-    TEST_CASE("resource annotations size the sidecar; a Guaranteed pod's sidecar stays requests == limits")
+    TEST_CASE("resource annotations size the sidecar, and a Guaranteed pod's sidecar stays requests == limits")
     {
         json pod = fixture("job.yaml");
         json& annotations = pod_of(pod)["metadata"]["annotations"];
@@ -485,6 +486,23 @@ TEST_SUITE("inject::pod_mutation")
               "annotations cwcreds.coreweave.com/cpu-request and cwcreds.coreweave.com/cpu-limit "
               "differ ('200m', '250m'), but the sidecar of a Guaranteed pod needs requests == "
               "limits");
+    }
+
+    TEST_CASE("a BestEffort pod stays BestEffort: the sidecar asks for nothing unless annotated")
+    {
+        json pod = fixture("cronjob.yaml");
+        const auto result = injected(pod);
+        CHECK_FALSE(pod_of(result.pod).at("spec").at("initContainers").at(0).contains("resources"));
+        CHECK(result.warnings.empty());
+        // Sized by annotation: the pod becomes Burstable, and the owner is told.
+        pod_of(pod)["metadata"]["annotations"]["cwcreds.coreweave.com/memory-limit"] = "48Mi";
+        const auto sized = injected(pod);
+        CHECK(pod_of(sized.pod).at("spec").at("initContainers").at(0).at("resources").at("limits").at("memory") ==
+              "48Mi");
+        REQUIRE(sized.warnings.size() == 1);
+        CHECK(
+            sized.warnings[0].starts_with("no container asks for cpu or memory, but the sidecar's resources make "
+                                          "the pod Burstable"));
     }
 
     TEST_CASE("a container that declares one of the sidecar's ports is refused, naming it")
@@ -642,7 +660,10 @@ TEST_SUITE("inject::pod_mutation")
     {
         const json component = load_yaml("manifests/components/cwcreds/sidecar.yaml");
         json expected = component.at("spec").at("template").at("spec").at("initContainers").at(0);
-        json actual = injected(fixture("cronjob.yaml")).pod;
+        // A Burstable pod: a BestEffort one's sidecar has no resources.
+        json cronjob = fixture("cronjob.yaml");
+        pod_of(cronjob)["spec"]["containers"][0]["resources"] = {{"requests", {{"cpu", "1"}}}};
+        json actual = injected(cronjob).pod;
         actual = pod_of(actual).at("spec").at("initContainers").at(0);
         // Settings come from a ConfigMap there and from the options here;
         // the image from kustomize's images: there and --image here.
