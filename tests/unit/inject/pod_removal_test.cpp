@@ -1,32 +1,17 @@
 #include <doctest/doctest.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "inject/pod_removal.hpp"
-#include "inject/workload.hpp"
-#include "inject/yaml_json.hpp"
+#include "injection_rig.hpp"
 
 namespace {
 
-using json = nlohmann::json;
-
-json fixture(const std::string& name)
-{
-    std::ifstream in{std::string{CWCREDS_SOURCE_DIR} + "/tests/fixtures/inject/" + name, std::ios::binary};
-    REQUIRE_MESSAGE(in.good(), name);
-    std::stringstream text;
-    text << in.rdbuf();
-    auto parsed = cw::parse_yaml_documents(text.str());
-    REQUIRE(std::holds_alternative<std::vector<json>>(parsed));
-    return std::get<std::vector<json>>(parsed).at(0);
-}
+using inject_rig::fixture;
+using inject_rig::json;
 
 cw::InjectOptions options(const std::string& image = "registry.example.com/cwcreds:0.1.0")
 {
-    cw::InjectOptions o;
+    cw::InjectOptions o = inject_rig::options();
     o.image = image;
-    o.org_id = "default-org";
     return o;
 }
 
