@@ -37,7 +37,7 @@ mutant list-items-after-first-skipped inject/manifest_injection.cpp \
   "$unit"
 # hostNetwork: True would be injected instead of refused.
 mutant capitalised-booleans-are-strings inject/yaml_json.cpp \
-  's/if (text == "true" || text == "True" || text == "TRUE") {/if (text == "true") {/; s/if (text == "false" || text == "False" || text == "FALSE") {/if (text == "false") {/' \
+  's/"True", "TRUE", "on",  "On",  "ON"};/"on",  "On",  "ON"};/; s/"False", "FALSE", "off", "Off", "OFF"};/"off", "Off", "OFF"};/; s/std::array<std::string_view, 11>/std::array<std::string_view, 9>/g' \
   "$unit"
 # A multi-document alias bomb would cost N times the bound.
 mutant node-budget-per-document inject/yaml_json.cpp \
@@ -76,12 +76,12 @@ mutant octal-read-as-decimal inject/yaml_json.cpp \
   's/^            base = 8;$/            base = 10;/' \
   "$unit"
 # A Guaranteed GPU Job would turn Burstable and its trainer lose its exclusive cores.
-mutant guaranteed-not-kept inject/pod_mutation.cpp \
-  's/^        settings\.guaranteed = true;$/        (void)0;/' \
+mutant guaranteed-not-kept inject/injection_settings.cpp \
+  's/^            settings\.guaranteed = true;$/            (void)0;/' \
   "$unit"
 # An app declaring 9912 would be injected with a second 9912: one of them cannot bind.
-mutant port-clash-only-on-host-network inject/pod_mutation.cpp \
-  's/^                if (std::string_view{field} == "containerPort") {$/                if (false) {/' \
+mutant port-clash-unchecked inject/pod_mutation.cpp \
+  's/^            if (value != settings\.port \&\& value != settings\.probe_port) {$/            if (true) {/' \
   "$unit"
 # A token projected beside a Secret would hand that Secret to every container.
 mutant mixed-token-volume-reused inject/pod_mutation.cpp \
