@@ -54,6 +54,21 @@ std::optional<TokenVolume> coreweave_token_volume(const json& volumes)
     return std::nullopt;
 }
 
+// The containers Istio and Linkerd add: their proxies, in either mode, and
+// the init containers that set up or check traffic capture. They never use
+// S3 credentials, and mounting into them could meet the meshes' own tokens.
+bool is_mesh_container(std::string_view name)
+{
+    static constexpr std::array<std::string_view, 6> k_mesh{
+        "istio-proxy", "istio-init", "istio-validation", "linkerd-proxy", "linkerd-init", "linkerd-network-validator"};
+    return std::find(k_mesh.begin(), k_mesh.end(), name) != k_mesh.end();
+}
+
+bool is_mesh_proxy(std::string_view name)
+{
+    return name == "istio-proxy" || name == "linkerd-proxy";
+}
+
 // Appends to a list that may be missing: one "add" of the whole list, or one
 // "add .../-" per item.
 void append_items(json& ops, const json& object, const std::string& pointer, std::string_view key, json items)
@@ -325,15 +340,25 @@ Patch mutation_ops(const json& pod, const InjectOptions& options)
         refuse("the pod's projected token volume for " + std::string{k_audience} + " has no name or path");
     }
 
-    // 1. The sidecar, first of the init containers, and the volumes.
-    std::size_t init_shift = 0;
+    // 1. The sidecar and the volumes. The sidecar goes first among the init
+    //    containers, so the pod's own init containers (one pulling model
+    //    weights, say) already find credentials; in a pod a mesh has already
+    //    injected in native-sidecar mode, right after the mesh's proxy, so
+    //    the exchange goes out through a running proxy rather than into
+    //    iptables rules with nothing listening behind them.
+    std::size_t insert_at = 0;
+    for (std::size_t i = 0; i < init_containers.size(); ++i) {
+        if (is_mesh_proxy(string_at(init_containers[i], "name"))) {
+            insert_at = i + 1;
+        }
+    }
     if (!injected) {
         const json sidecar = sidecar_container(settings, token.name, token.path);
         if (member(*spec, "initContainers") == nullptr || (*spec)["initContainers"].is_null()) {
             ops.push_back({{"op", "add"}, {"path", "/spec/initContainers"}, {"value", json::array({sidecar})}});
         } else {
-            ops.push_back({{"op", "add"}, {"path", "/spec/initContainers/0"}, {"value", sidecar}});
-            init_shift = 1;
+            ops.push_back(
+                {{"op", "add"}, {"path", "/spec/initContainers/" + std::to_string(insert_at)}, {"value", sidecar}});
         }
         json new_volumes = json::array();
         if (!existing) {
@@ -342,26 +367,27 @@ Patch mutation_ops(const json& pod, const InjectOptions& options)
         new_volumes.push_back(config_volume_spec());
         append_items(ops, *spec, "/spec", "volumes", std::move(new_volumes));
     }
+    const auto init_index = [&](std::size_t i) { return !injected && i >= insert_at ? i + 1 : i; };
 
     // 2. Every container the pod's owner did not skip.
     json replaced = json::object();
     for (std::size_t i = 0; i < init_containers.size(); ++i) {
         const std::string name = string_at(init_containers[i], "name");
-        if (name != k_sidecar && !settings.skip.contains(name)) {
-            inject_container(ops, init_containers[i], "/spec/initContainers/" + std::to_string(i + init_shift), token,
+        if (name != k_sidecar && !settings.skip.contains(name) && !is_mesh_container(name)) {
+            inject_container(ops, init_containers[i], "/spec/initContainers/" + std::to_string(init_index(i)), token,
                              settings, "init container '" + name + "'", replaced);
         }
     }
     for (std::size_t i = 0; i < containers.size(); ++i) {
         const std::string name = string_at(containers[i], "name");
-        if (!settings.skip.contains(name)) {
+        if (!settings.skip.contains(name) && !is_mesh_container(name)) {
             inject_container(ops, containers[i], "/spec/containers/" + std::to_string(i), token, settings,
                              "container '" + name + "'", replaced);
         }
     }
     for (const json* c : all) {
         const std::string name = string_at(*c, "name");
-        if (name != k_sidecar && !settings.skip.contains(name)) {
+        if (name != k_sidecar && !settings.skip.contains(name) && !is_mesh_container(name)) {
             warn_about_other_credentials(*c, warnings);
         }
     }

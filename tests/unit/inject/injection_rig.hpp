@@ -106,7 +106,17 @@ inline void check_injected(const json& before, const cw::Injection& result, cons
     CHECK(before.patch(result.patch) == result.pod);
     const json& pod = pod_of(result.pod);
     const json& spec = pod.at("spec");
-    const json& sidecar = spec.at("initContainers").at(0);
+    // First among the init containers, or right after a mesh's proxy.
+    const json& inits = spec.at("initContainers");
+    std::size_t expected_at = 0;
+    for (std::size_t i = 0; i < inits.size(); ++i) {
+        const std::string name = inits[i].at("name");
+        if (name == "istio-proxy" || name == "linkerd-proxy") {
+            expected_at = i + 1;
+        }
+    }
+    REQUIRE(expected_at < inits.size());
+    const json& sidecar = inits.at(expected_at);
     REQUIRE(sidecar.at("name") == "cwcreds");
     CHECK(sidecar.at("restartPolicy") == "Always");
     const std::string sidecar_token = env_value(sidecar, "CWCREDS_TOKEN_FILE");
@@ -118,8 +128,18 @@ inline void check_injected(const json& before, const cw::Injection& result, cons
     CHECK(sidecar_token == sidecar.at("volumeMounts").at(0).at("mountPath").get<std::string>() + "/" +
                                source.at("path").get<std::string>());
 
-    std::vector<json> apps(spec.at("initContainers").begin() + 1, spec.at("initContainers").end());
-    apps.insert(apps.end(), spec.at("containers").begin(), spec.at("containers").end());
+    std::vector<json> apps;
+    for (const char* list : {"initContainers", "containers"}) {
+        for (const json& c : spec.at(list)) {
+            if (c.at("name") != "cwcreds") {
+                apps.push_back(c);
+            }
+        }
+    }
+    // The meshes' own containers are never given cwcreds's env or mounts.
+    std::set<std::string> not_given = skipped;
+    not_given.insert({"istio-proxy", "istio-init", "istio-validation", "linkerd-proxy", "linkerd-init",
+                      "linkerd-network-validator"});
     const json& old_spec = pod_of(before).at("spec");
     // A credentials endpoint the app set itself stays; only CoreWeave's
     // exchange URL (the direct setup) is pointed at the sidecar.
@@ -137,7 +157,7 @@ inline void check_injected(const json& before, const cw::Injection& result, cons
     };
     for (const json& c : apps) {
         const std::string name = c.at("name");
-        if (skipped.contains(name)) {
+        if (not_given.contains(name)) {
             CHECK_MESSAGE(env_value(c, "AWS_CONTAINER_CREDENTIALS_FULL_URI") == "<absent>", name);
             const json mounts = c.value("volumeMounts", json::array());
             CHECK_MESSAGE(find_named(mounts, volume) == nullptr, name);

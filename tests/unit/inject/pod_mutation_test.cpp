@@ -87,13 +87,13 @@ TEST_SUITE("inject::pod_mutation")
         check_injected(before, result, {"istio-proxy", "fluent-bit"});
     }
 
-    TEST_CASE("a skipped init container (a mesh proxy in native sidecar mode) gets nothing")
+    TEST_CASE("a skipped init container (a native sidecar of the pod's own) gets nothing")
     {
         const json before = fixture("skipped-native-sidecar.yaml");
         const auto result = injected(before);
-        check_injected(before, result, {"istio-proxy"});
-        const json& proxy = *find_named(pod_of(result.pod).at("spec").at("initContainers"), "istio-proxy");
-        CHECK(proxy == *find_named(pod_of(before).at("spec").at("initContainers"), "istio-proxy"));
+        check_injected(before, result, {"log-shipper"});
+        const json& shipper = *find_named(pod_of(result.pod).at("spec").at("initContainers"), "log-shipper");
+        CHECK(shipper == *find_named(pod_of(before).at("spec").at("initContainers"), "log-shipper"));
     }
 
     TEST_CASE("a credentials endpoint an app set itself is not redirected to the sidecar")
