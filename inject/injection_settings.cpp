@@ -177,6 +177,15 @@ Settings settle(const json& annotations, const InjectOptions& options, const std
         refuse("annotation " + std::string{annotation::duration} + ": '" + settings.duration +
                "' is not a duration from 1s to 12h (examples: 15m, 1h)");
     }
+    if (const auto gate = annotated(annotation::startup_gate)) {
+        const auto value = parse_duration(*gate);
+        if (!value || *value > std::chrono::hours{1}) {
+            refuse("annotation " + std::string{annotation::startup_gate} + ": '" + *gate +
+                   "' is not a duration from 0s to 1h (examples: 2m, 10m; 0s: never start the app without keys)");
+        }
+        settings.startup_gate = *gate;
+        settings.startup_gate_seconds = std::chrono::ceil<std::chrono::seconds>(*value);
+    }
     settings.org_id = annotated(annotation::org_id).value_or(options.org_id);
     if (settings.org_id.empty()) {
         // The direct setup names the org in its URL; migrating keeps it, and

@@ -11,6 +11,7 @@
 //   pod_mutation.cpp        what each container lacks, and the patch.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <set>
 #include <string>
@@ -36,12 +37,19 @@ inline constexpr std::string_view k_token_path = "oidc-token";
 inline constexpr std::string_view k_token_dir = "/var/run/secrets/cwcreds.coreweave.com/serviceaccount";
 inline constexpr std::string_view k_config_dir = "/etc/cwcreds-aws";
 inline constexpr int k_default_port = 9911;
+// serve's --startup-gate default: how long the app waits for keys before it
+// starts anyway and fails with the sidecar's reason.
+inline constexpr std::chrono::seconds k_default_startup_gate{120};
 inline constexpr int k_default_probe_port = 9912;
 inline constexpr std::string_view k_exchange_endpoint =
     "https://api.coreweave.com/v1/cwobject/temporary-credentials/oidc";
 inline constexpr std::string_view k_full_uri = "AWS_CONTAINER_CREDENTIALS_FULL_URI";
 inline constexpr std::string_view k_token_file = "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE";
 inline constexpr std::string_view k_config_file = "AWS_CONFIG_FILE";
+
+inline constexpr std::string_view k_job_deadline_warning =
+    "a Job without activeDeadlineSeconds: if CoreWeave rejects the token, the app starts after the startup gate "
+    "and fails, but nothing bounds how long the Job runs; set activeDeadlineSeconds";
 
 // Thrown only inside pod_patch and turned into a Refusal there: deciding
 // takes many small checks, each of which can end the attempt.
@@ -90,6 +98,8 @@ struct Settings {
     bool host_network = false;  // the pod shares the node's network
     Resources resources;
     bool no_resources = false;  // a BestEffort pod's sidecar: none, so the pod stays BestEffort
+    std::string startup_gate;   // the annotation's text; empty: serve's default
+    std::chrono::seconds startup_gate_seconds = k_default_startup_gate;
 };
 
 // Where the app containers ask for credentials.

@@ -218,6 +218,20 @@ Qos qos_of(const std::vector<const json*>& containers)
     return !any ? Qos::best_effort : guaranteed ? Qos::guaranteed : Qos::burstable;
 }
 
+// A Job's pod whose token CoreWeave rejects starts its app after the
+// startup gate and fails, so backoffLimit counts; what bounds a Job whose
+// app then hangs, or retries without end, is activeDeadlineSeconds.
+bool is_job_pod_without_deadline(const json* metadata, const json& spec)
+{
+    const json* owners = metadata != nullptr ? member(*metadata, "ownerReferences") : nullptr;
+    if (owners == nullptr || !owners->is_array() || member(spec, "activeDeadlineSeconds") != nullptr) {
+        return false;
+    }
+    return std::any_of(owners->begin(), owners->end(), [](const json& owner) {
+        return string_at(owner, "kind") == "Job" && string_at(owner, "apiVersion").starts_with("batch/");
+    });
+}
+
 // The sidecar is a Linux program; the API server would refuse its
 // securityContext on a Windows pod with field errors that do not say why.
 void refuse_windows(const json& spec)
@@ -330,6 +344,9 @@ Patch mutation_ops(const json& pod, const InjectOptions& options)
                                      injected ? Qos::burstable : qos_of(all), warnings);
 
     refuse_windows(*spec);
+    if (!injected && is_job_pod_without_deadline(metadata, *spec)) {
+        warnings.push_back(std::string{k_job_deadline_warning});
+    }
     refuse_port_clash(all, settings, injected);
 
     json ops = json::array();

@@ -54,6 +54,7 @@ inline constexpr std::string_view injected = "cwcreds.coreweave.com/injected";
 // the injection pointed at the sidecar, so removing cwcreds restores it.
 inline constexpr std::string_view replaced_full_uri = "cwcreds.coreweave.com/replaced-full-uri";
 inline constexpr std::string_view port = "cwcreds.coreweave.com/port";
+inline constexpr std::string_view startup_gate = "cwcreds.coreweave.com/startup-gate";
 inline constexpr std::string_view probe_port = "cwcreds.coreweave.com/probe-port";
 inline constexpr std::string_view cpu_request = "cwcreds.coreweave.com/cpu-request";
 inline constexpr std::string_view cpu_limit = "cwcreds.coreweave.com/cpu-limit";

@@ -2,6 +2,9 @@
 // projected token with CoreWeave's audience and the AWS config.
 #include "inject/mutation_parts.hpp"
 
+#include <algorithm>
+#include <cstdint>
+
 namespace cw::mutation {
 
 namespace {
@@ -42,6 +45,13 @@ json sidecar_container(const Settings& settings, std::string_view token_volume, 
     // then keeps two pods wanting the same ones off one node.
     env.push_back(env_var("CWCREDS_PROBE_LISTEN", (settings.host_network ? "127.0.0.1:" : "0.0.0.0:") + probe_port));
     env.push_back(env_var("CWCREDS_TOKEN_FILE", std::string{k_token_dir} + "/" + std::string{token_path}));
+    if (!settings.startup_gate.empty()) {
+        env.push_back(env_var("CWCREDS_STARTUP_GATE", settings.startup_gate));
+    }
+    // The kubelet must not restart the sidecar before its gate opens: that
+    // would start the wait again, for ever. Half a minute past the gate, at
+    // least the minute an exchange may take with its retries.
+    const auto startup_failures = std::max<std::int64_t>(60, settings.startup_gate_seconds.count() + 30);
     const auto probe = [&settings](std::string_view path) {
         json get = {{"path", path}, {"port", "cwcreds-probes"}};
         if (settings.host_network) {
@@ -66,7 +76,10 @@ json sidecar_container(const Settings& settings, std::string_view token_volume, 
         {"env", env},
         {"ports", ports},
         {"startupProbe",
-         {{"httpGet", probe("/readyz")}, {"periodSeconds", 1}, {"timeoutSeconds", 1}, {"failureThreshold", 60}}},
+         {{"httpGet", probe("/startupz")},
+          {"periodSeconds", 1},
+          {"timeoutSeconds", 1},
+          {"failureThreshold", startup_failures}}},
         {"livenessProbe",
          {{"httpGet", probe("/healthz")}, {"periodSeconds", 10}, {"timeoutSeconds", 5}, {"failureThreshold", 6}}},
         {"resources",

@@ -225,11 +225,32 @@ InjectResult remove_ignoring_options(const nlohmann::json& pod, const InjectOpti
     return remove_pod(pod);
 }
 
+// The Job (or a CronJob's Job) has no activeDeadlineSeconds, nor has its
+// pod template: a Pod the Job controller makes is warned about by the
+// webhook, the Job itself by inject.
+bool job_without_deadline(const nlohmann::json& object)
+{
+    const std::string kind = mutation::string_at(object, "kind");
+    const char* job_spec = kind == "Job" ? "/spec" : kind == "CronJob" ? "/spec/jobTemplate/spec" : nullptr;
+    if (job_spec == nullptr) {
+        return false;
+    }
+    const nlohmann::json::json_pointer job{job_spec};
+    const nlohmann::json::json_pointer pod{std::string{job_spec} + "/template/spec"};
+    return !object.contains(job / "activeDeadlineSeconds") && !object.contains(pod / "activeDeadlineSeconds");
+}
+
 }  // namespace
 
 InjectResult inject_object(const nlohmann::json& object, const InjectOptions& options)
 {
-    return change_object(object, options, inject_or_replace, "cwcreds is already injected");
+    auto result = change_object(object, options, inject_or_replace, "cwcreds is already injected");
+    if (auto* injection = std::get_if<Injection>(&result);
+        injection != nullptr && !injection->patch.empty() && !mutation::string_at(object, "apiVersion").empty() &&
+        mutation::string_at(object, "apiVersion").starts_with("batch/") && job_without_deadline(object)) {
+        injection->warnings.emplace_back(mutation::k_job_deadline_warning);
+    }
+    return result;
 }
 
 InjectResult remove_object(const nlohmann::json& object)

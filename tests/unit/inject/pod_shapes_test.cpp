@@ -168,4 +168,55 @@ TEST_SUITE("inject::pod_shapes")
         app["ports"] = json::array({{{"containerPort", 8080}, {"hostPort", 9912}}});
         CHECK(refusal_of(pod) == "not refused");
     }
+
+    TEST_CASE("the startup probe opens at the startup gate, and the kubelet gives it half a minute more")
+    {
+        json pod = fixture("job.yaml");
+        const json sidecar = pod_of(injected(pod).pod).at("spec").at("initContainers").at(0);
+        CHECK(sidecar.at("startupProbe").at("httpGet").at("path") == "/startupz");
+        CHECK(sidecar.at("startupProbe").at("failureThreshold") == 150);  // serve's 2m gate + 30 s
+        CHECK(env_value(sidecar, "CWCREDS_STARTUP_GATE") == "<absent>");
+
+        json& annotations = pod_of(pod)["metadata"]["annotations"];
+        annotations["cwcreds.coreweave.com/startup-gate"] = "10m";
+        const json gated = pod_of(injected(pod).pod).at("spec").at("initContainers").at(0);
+        CHECK(env_value(gated, "CWCREDS_STARTUP_GATE") == "10m");
+        CHECK(gated.at("startupProbe").at("failureThreshold") == 630);
+        annotations["cwcreds.coreweave.com/startup-gate"] = "0s";  // never without keys: the old minute
+        CHECK(
+            pod_of(injected(pod).pod).at("spec").at("initContainers").at(0).at("startupProbe").at("failureThreshold") ==
+            60);
+        for (const char* bad : {"2h", "soon", "-1m"}) {
+            annotations["cwcreds.coreweave.com/startup-gate"] = bad;
+            CHECK(refusal_of(pod).starts_with("annotation cwcreds.coreweave.com/startup-gate: '" + std::string{bad} +
+                                              "' is not a duration from 0s to 1h"));
+        }
+    }
+
+    TEST_CASE("a Job without activeDeadlineSeconds is warned about, through inject and the webhook")
+    {
+        const std::string warning =
+            "a Job without activeDeadlineSeconds: if CoreWeave rejects the token, the app starts after the startup "
+            "gate and fails, but nothing bounds how long the Job runs; set activeDeadlineSeconds";
+        json job = fixture("job.yaml");
+        CHECK(injected(job).warnings.empty());
+        job["spec"].erase("activeDeadlineSeconds");
+        CHECK(injected(job).warnings == std::vector<std::string>{warning});
+        // The Pod the Job controller makes, as the webhook sees it.
+        json pod = {{"apiVersion", "v1"},
+                    {"kind", "Pod"},
+                    {"metadata",
+                     {{"name", "nightly-export-x7k2p"},
+                      {"ownerReferences", json::array({{{"apiVersion", "batch/v1"},
+                                                        {"kind", "Job"},
+                                                        {"name", "nightly-export"},
+                                                        {"uid", "0c1d2e3f"},
+                                                        {"controller", true}}})}}},
+                    {"spec", job.at("spec").at("template").at("spec")}};
+        const auto patch = cw::pod_patch(pod, options());
+        REQUIRE(std::holds_alternative<cw::Patch>(patch));
+        CHECK(std::get<cw::Patch>(patch).warnings == std::vector<std::string>{warning});
+        pod["spec"]["activeDeadlineSeconds"] = 3600;
+        CHECK(std::get<cw::Patch>(cw::pod_patch(pod, options())).warnings.empty());
+    }
 }
