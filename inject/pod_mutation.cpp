@@ -344,6 +344,16 @@ Patch mutation_ops(const json& pod, const InjectOptions& options)
                                      injected ? Qos::burstable : qos_of(all), warnings);
 
     refuse_windows(*spec);
+    // Istio in classic mode rewrites every init container's probes to its
+    // agent, which starts only after the init containers: cwcreds's startup
+    // probe could never pass.
+    if (std::any_of(containers.begin(), containers.end(),
+                    [](const json& c) { return string_at(c, "name") == "istio-proxy"; })) {
+        warnings.push_back(
+            "istio-proxy runs as a regular container (Istio's classic mode): Istio rewrites cwcreds's startup probe "
+            "to its agent, which starts only after the init containers, so the pod would never start; set "
+            "annotation sidecar.istio.io/nativeSidecar: \"true\"");
+    }
     if (!injected && is_job_pod_without_deadline(metadata, *spec)) {
         warnings.push_back(std::string{k_job_deadline_warning});
     }

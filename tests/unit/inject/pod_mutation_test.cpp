@@ -177,22 +177,22 @@ TEST_SUITE("inject::pod_mutation")
         CHECK(injected(result.pod).patch.empty());
     }
 
-    TEST_CASE("a mesh proxy named in skip-containers before its webhook adds it is skipped once it arrives")
+    TEST_CASE("a container named in skip-containers before its webhook adds it is skipped once it arrives")
     {
-        // cwcreds's webhook runs first (name order): no istio-proxy yet.
+        // cwcreds's webhook runs first (name order): vault-k8s's agent is not there yet.
         json pod = fixture("job.yaml");
-        pod_of(pod)["metadata"]["annotations"]["cwcreds.coreweave.com/skip-containers"] = "istio-proxy";
+        pod_of(pod)["metadata"]["annotations"]["cwcreds.coreweave.com/skip-containers"] = "vault-agent";
         const auto first = injected(pod);
         REQUIRE(first.warnings.size() == 1);
         CHECK(first.warnings[0] ==
-              "annotation cwcreds.coreweave.com/skip-containers names container 'istio-proxy', which the pod does "
+              "annotation cwcreds.coreweave.com/skip-containers names container 'vault-agent', which the pod does "
               "not have (yet): it is skipped if added later");
-        // Istio's webhook adds its proxy, with its own token where cwcreds would mount one; cwcreds is reinvoked.
+        // vault-k8s adds its agent; cwcreds is reinvoked and leaves it alone.
         json meshed = first.pod;
         pod_of(meshed)["spec"]["containers"].push_back(
-            {{"name", "istio-proxy"},
-             {"image", "docker.io/istio/proxyv2:1.22.0"},
-             {"volumeMounts", json::array({{{"name", "istio-token"}, {"mountPath", "/var/run/secrets/tokens"}}})}});
+            {{"name", "vault-agent"},
+             {"image", "hashicorp/vault:1.17"},
+             {"volumeMounts", json::array({{{"name", "home-sidecar"}, {"mountPath", "/home/vault"}}})}});
         const auto second = injected(meshed);
         CHECK(second.patch.empty());
         CHECK(second.warnings.empty());
