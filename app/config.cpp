@@ -154,8 +154,8 @@ constexpr std::array k_settings{
             "where to serve; port 0 picks a free one; non-loopback needs --allow-non-loopback", k_serve,
             apply_listen},
     Setting{"--probe-listen", "CWCREDS_PROBE_LISTEN", "", "HOST:PORT",
-            "also serve /healthz, /readyz and /metrics (never credentials) here, e.g. 0.0.0.0:9912 for kubelet "
-            "probes and Prometheus", k_serve, apply_probe_listen},
+            "also serve /healthz, /readyz, /startupz and /metrics (never credentials) here, e.g. 0.0.0.0:9912 for "
+            "kubelet probes and Prometheus", k_serve, apply_probe_listen},
     Setting{"--allow-non-loopback", "CWCREDS_ALLOW_NON_LOOPBACK", "false", "",
             "allow --listen on a non-loopback address (credentials then cross the network unencrypted)", k_serve,
             [](Config& c, std::string_view v) { c.allow_non_loopback = switch_value(v); }},
@@ -198,6 +198,11 @@ constexpr std::array k_settings{
     Setting{"--startup-wait", "CWCREDS_STARTUP_WAIT", "800ms", "DURATION",
             "how long a caller waits for the first exchange before 503 (SDKs give up after 1-2s)", k_serve,
             [](Config& c, std::string_view v) { c.sidecar.server.startup_wait = duration_value(v); }},
+    Setting{"--startup-gate", "CWCREDS_STARTUP_GATE", "2m", "DURATION",
+            "how long after start /startupz (the startup probe) keeps the app waiting for credentials; then it "
+            "lets the app start without them, so a token refused for good fails the app (and a Job's "
+            "backoffLimit) instead of holding the pod in Init; 0s: never without credentials", k_serve,
+            [](Config& c, std::string_view v) { c.sidecar.server.startup_gate = duration_value(v); }},
     Setting{"--drain-delay", "CWCREDS_DRAIN_DELAY", "0s", "DURATION",
             "after SIGTERM, keep serving this long before stopping (a second signal stops at once): for a sidecar "
             "run as a plain container, which the kubelet signals together with the app", k_serve,

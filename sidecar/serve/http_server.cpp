@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/cpu_budget.hpp"
+#include "common/duration.hpp"
 #include "common/event_http_server.hpp"
 #include "common/jwt_claims.hpp"
 #include "common/logging.hpp"
@@ -41,12 +42,27 @@ HttpResponse error_response(int status, std::string_view code, std::string_view 
     return response;
 }
 
+// Why nothing can be served, from the last exchange's result and HTTP
+// status only: the sanitised upstream excerpt stays in /v1/status and the log.
+std::string last_exchange_text(const std::optional<LastExchange>& last)
+{
+    if (!last) {
+        return "the first exchange is still running";
+    }
+    std::string text = "last exchange: " + last->result;
+    if (last->http_status != 0) {
+        text += " (HTTP " + std::to_string(last->http_status) + ")";
+    }
+    return text;
+}
+
 Route route_of(std::string_view path)
 {
     if (is_imds_path(path)) {
         return Route::imds;
     }
-    for (const Route route : {Route::credentials, Route::status, Route::healthz, Route::readyz, Route::metrics}) {
+    for (const Route route :
+         {Route::credentials, Route::status, Route::healthz, Route::readyz, Route::startupz, Route::metrics}) {
         if (path == route_path(route)) {
             return route;
         }
@@ -133,6 +149,8 @@ struct CredentialServer::Impl {
                 return error_response(503, "NotReady", "no unexpired credentials held");
             }
             return HttpResponse{200, "application/json", R"({"status":"ready"})", {}};
+        case Route::startupz:
+            return startupz();
         case Route::metrics:
             return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
                                 context.metrics.render(metrics_state()), {}};
@@ -157,17 +175,42 @@ struct CredentialServer::Impl {
         if (!final && !context.refresher.first_attempt_done()) {
             return std::nullopt;  // parked until the first exchange ends, or --startup-wait
         }
-        const auto last = context.refresher.status().last;
-        std::string message = "no unexpired credentials to serve";
-        if (last) {
-            message += "; last exchange: " + last->result;
-            if (last->http_status != 0) {
-                message += " (HTTP " + std::to_string(last->http_status) + ")";
+        return error_response(
+            503, "CredentialsUnavailable",
+            "no unexpired credentials to serve; " + last_exchange_text(context.refresher.status().last));
+    }
+
+    // The startup probe: ready with credentials; after the gate, open without
+    // them (startup_gate.hpp says why); 503 until then.
+    HttpResponse startupz()
+    {
+        StartupGate& gate = context.startup_gate;
+        const bool servable = context.refresher.servable() != nullptr;
+        switch (gate.state(servable, context.clock.steady_now())) {
+            case StartupState::ready:
+                return HttpResponse{200, "application/json", R"({"status":"ready"})", {}};
+            case StartupState::gate_open: {
+                const auto last = context.refresher.status().last;
+                if (gate.first_to_find_open()) {
+                    log_event(spdlog::level::warn, "startup gate open without credentials",
+                              {{"after", format_duration(gate.open_after())},
+                               {"last_exchange", last ? last->result : std::string{"none"}},
+                               {"http_status", last ? last->http_status : 0L}});
+                }
+                const nlohmann::json body{{"status", "gate-open"}, {"reason", last_exchange_text(last)}};
+                return HttpResponse{
+                    200, "application/json", body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), {}};
             }
-        } else {
-            message += "; the first exchange is still running";
+            case StartupState::waiting:
+                break;
         }
-        return error_response(503, "CredentialsUnavailable", message);
+        if (gate.open_after() == Millis{0}) {
+            return error_response(503, "NotStarted",
+                                  "no unexpired credentials held yet (--startup-gate 0s: never starts without them)");
+        }
+        return error_response(503, "NotStarted",
+                              "no unexpired credentials held yet; starts without them " +
+                                  format_duration(gate.open_after()) + " after start (--startup-gate)");
     }
 
     // Who the caller is, or the answer refusing it.
@@ -199,7 +242,7 @@ struct CredentialServer::Impl {
             const auto last = context.refresher.status().last;
             view.unavailable = last ? "last exchange: " + last->result : "the first exchange is still running";
         }
-        const SteadyTime now = real_clock().steady_now();
+        const SteadyTime now = context.clock.steady_now();
         ImdsAnswer answer = imds_answer(request, *callers.imds_sessions, view, now);
         if (answer.session_issued) {
             context.metrics.count_imds_session();
@@ -222,8 +265,8 @@ struct CredentialServer::Impl {
         inputs.metrics = &context.metrics;
         inputs.upstream = &context.upstream;
         inputs.started_at = context.started_at;
-        inputs.now = real_clock().now();
-        inputs.steady_now = real_clock().steady_now();
+        inputs.now = context.clock.now();
+        inputs.steady_now = context.clock.steady_now();
         nlohmann::json report = status_report(inputs);
         add_caller_status(report, caller_status());
         return report;
@@ -235,8 +278,8 @@ struct CredentialServer::Impl {
         Metrics::State state;
         state.version = CWCREDS_VERSION;
         state.exchange_mode = context.upstream.mode == ExchangeMode::oidc ? "oidc" : "container-credentials";
-        state.now = real_clock().now();
-        const SteadyTime steady_now = real_clock().steady_now();
+        state.now = context.clock.now();
+        const SteadyTime steady_now = context.clock.steady_now();
         state.started_at = context.started_at;
         state.ready = context.refresher.servable() != nullptr;
         if (refresher.served) {

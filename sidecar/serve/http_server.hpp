@@ -1,9 +1,9 @@
 // The local endpoints SDKs and operators call.
 //
 // The main listener (loopback) serves /v1/credentials and /v1/status to
-// callers presenting the pod's token, and /healthz, /readyz, /metrics to
-// anyone. The optional probe listener (--probe-listen, e.g. on the pod IP for
-// kubelet and Prometheus) serves only the last three: nothing secret can be
+// callers presenting the pod's token, and /healthz, /readyz, /startupz,
+// /metrics to anyone. The optional probe listener (--probe-listen, e.g. on the
+// pod IP for kubelet and Prometheus) serves only the last four: nothing secret can be
 // reached through it. Callers may also present an accepted static token
 // (caller_auth.hpp), and with --imds the EC2 instance-metadata paths are
 // served too (imds.hpp), on this listener and on an IMDS-only one. Answering credentials is a memory read: the
@@ -15,10 +15,11 @@
 #include <string>
 #include <vector>
 
-#include "sidecar/serve/metrics.hpp"
 #include "sidecar/exchange/refresher.hpp"
-#include "sidecar/serve/serve_settings.hpp"
 #include "sidecar/exchange/token_source.hpp"
+#include "sidecar/serve/metrics.hpp"
+#include "sidecar/serve/serve_settings.hpp"
+#include "sidecar/serve/startup_gate.hpp"
 
 namespace cw {
 
@@ -31,9 +32,11 @@ struct ServerContext {
     const UpstreamSettings& upstream;
     SystemTime started_at;
     std::function<bool()> loops_alive;
+    StartupGate& startup_gate;  // shared by every listener, so its opening is logged once
+    const Clock& clock = real_clock();
 };
 
-// probes_only: /healthz, /readyz, /metrics. imds_only: /latest/… (--imds-listen).
+// probes_only: /healthz, /readyz, /startupz, /metrics. imds_only: /latest/… (--imds-listen).
 enum class Routes { all, probes_only, imds_only };
 
 class ImdsSessions;

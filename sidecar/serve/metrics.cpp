@@ -50,6 +50,8 @@ std::string_view route_path(Route route)
         return "/healthz";
     case Route::readyz:
         return "/readyz";
+    case Route::startupz:
+        return "/startupz";
     case Route::metrics:
         return "/metrics";
     case Route::other:

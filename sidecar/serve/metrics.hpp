@@ -18,8 +18,8 @@
 
 namespace cw {
 
-enum class Route { credentials, status, healthz, readyz, metrics, other, imds };
-inline constexpr std::size_t k_route_count = 7;
+enum class Route { credentials, status, healthz, readyz, startupz, metrics, other, imds };
+inline constexpr std::size_t k_route_count = 8;
 inline constexpr std::array<int, 7> k_counted_statuses{200, 401, 403, 404, 405, 503, 0};  // 0: any other
 
 // Which credential a caller presented when it was served.

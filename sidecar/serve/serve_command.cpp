@@ -93,19 +93,20 @@ void log_sizing(const ServeSettings& settings, const CpuBudget& cpus, const Serv
 
 void log_startup(const ServeSettings& settings, const ServerSettings& server, int port, int probe_port)
 {
-    log_event(
-        spdlog::level::info, "cwcreds starting",
-        {{"version", CWCREDS_VERSION},
-         {"exchange", mode_name(settings.upstream.mode)},
-         {"endpoint", settings.upstream.endpoint},
-         {"token_file", settings.token_file.string()},
-         {"client_token_file", settings.client_token_file.string()},
-         {"duration", format_duration(settings.upstream.duration)},
-         {"refresh_fraction", std::to_string(settings.refresh.refresh_fraction).substr(0, 4)},
-         {"expiry_margin", format_duration(settings.refresh.expiry_margin)},
-         {"retry", format_duration(settings.refresh.retry_initial) + ".." + format_duration(settings.refresh.retry_max)},
-         {"token_poll", format_duration(settings.token_poll)},
-         {"max_connections", static_cast<long>(server.max_connections)}});
+    log_event(spdlog::level::info, "cwcreds starting",
+              {{"version", CWCREDS_VERSION},
+               {"exchange", mode_name(settings.upstream.mode)},
+               {"endpoint", settings.upstream.endpoint},
+               {"token_file", settings.token_file.string()},
+               {"client_token_file", settings.client_token_file.string()},
+               {"duration", format_duration(settings.upstream.duration)},
+               {"refresh_fraction", std::to_string(settings.refresh.refresh_fraction).substr(0, 4)},
+               {"expiry_margin", format_duration(settings.refresh.expiry_margin)},
+               {"retry",
+                format_duration(settings.refresh.retry_initial) + ".." + format_duration(settings.refresh.retry_max)},
+               {"token_poll", format_duration(settings.token_poll)},
+               {"startup_gate", format_duration(settings.server.startup_gate)},
+               {"max_connections", static_cast<long>(server.max_connections)}});
     for (const auto& file : settings.accept_token_files) {
         log_event(spdlog::level::info, "also accepting callers presenting a token file", {{"file", file.string()}});
     }
@@ -121,7 +122,7 @@ void log_startup(const ServeSettings& settings, const ServerSettings& server, in
     if (probe_port != 0) {
         log_event(spdlog::level::info, "probes listening",
                   {{"probe_address", settings.server.probe_host + ":" + std::to_string(probe_port)},
-                   {"paths", "/healthz /readyz /metrics"}});
+                   {"paths", "/healthz /readyz /startupz /metrics"}});
     }
 }
 
@@ -168,6 +169,7 @@ int run_serve(const ServeSettings& settings)
 
     // 3. The upstream client and the refresher that owns the credentials.
     const SystemTime started_at = std::chrono::system_clock::now();
+    StartupGate startup_gate{settings.server.startup_gate, real_clock().steady_now()};
     Metrics metrics;
     const auto exchanger = make_exchange_client(settings.upstream);
     Refresher refresher{*exchanger, tokens, settings.refresh, metrics};
@@ -184,11 +186,12 @@ int run_serve(const ServeSettings& settings)
     // 5. Bind first, so a taken port fails before anything else starts.
     // /healthz fails once a loop has not gone round for longer than an exchange may take.
     const Millis allowance = stall_allowance(settings.upstream.exchange_timeout);
-    const ServerContext context{refresher, tokens, client_tokens, metrics, settings.upstream, started_at, [&] {
-                                    const auto now = std::chrono::steady_clock::now();
-                                    return now - refresher.heartbeat() < allowance &&
-                                           now - watcher.heartbeat() < allowance;
-                                }};
+    const auto loops_alive = [&] {
+        const auto now = std::chrono::steady_clock::now();
+        return now - refresher.heartbeat() < allowance && now - watcher.heartbeat() < allowance;
+    };
+    const ServerContext context{refresher,         tokens,     client_tokens, metrics,
+                                settings.upstream, started_at, loops_alive,   startup_gate};
     CredentialServer server{context, server_settings, Routes::all, callers};
     const int port = server.bind();
     std::unique_ptr<CredentialServer> imds_only;

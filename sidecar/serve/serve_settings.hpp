@@ -21,6 +21,7 @@ struct ServerSettings {
     std::uint16_t probe_port = 0;
     bool allow_unauthenticated = false;
     Millis startup_wait{800};
+    Millis startup_gate{120'000};  // /startupz opens without credentials after this; 0: never
     Millis drain_delay{0};  // after SIGTERM, serving goes on this long
     std::size_t max_connections = 1024;
     unsigned loops = 0;  // event loops of the main listener; 0: one per usable CPU, at most 4

@@ -255,7 +255,7 @@ class BadRequests(HostileWorld):
 
     def test_other_methods_and_unknown_paths(self):
         sc = self.start()
-        known = ["/v1/credentials", "/v1/status", "/healthz", "/readyz", "/metrics"]
+        known = ["/v1/credentials", "/v1/status", "/healthz", "/readyz", "/startupz", "/metrics"]
         for path in known:
             for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS"):
                 with self.subTest(method=method, path=path):

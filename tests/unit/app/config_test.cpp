@@ -44,6 +44,19 @@ TEST_SUITE("sidecar::config")
         CHECK(config.sidecar.server.startup_wait < std::chrono::seconds{1});
     }
 
+    TEST_CASE("the startup gate defaults to 2m, reads flag or environment, and 0s keeps it shut")
+    {
+        CHECK(parse({"--org-id", "o"}).sidecar.server.startup_gate == std::chrono::minutes{2});
+        CHECK(parse({"--org-id", "o", "--startup-gate", "30s"}).sidecar.server.startup_gate ==
+              std::chrono::seconds{30});
+        CHECK(parse({"--org-id", "o"}, {{"CWCREDS_STARTUP_GATE", "5m"}}).sidecar.server.startup_gate ==
+              std::chrono::minutes{5});
+        CHECK(parse({"--org-id", "o", "--startup-gate", "0s"}).sidecar.server.startup_gate == cw::Millis{0});
+        CHECK(error_of({"--org-id", "o", "--startup-gate", "soon"}).find("--startup-gate: 'soon' is not a duration") ==
+              0);
+        CHECK(error_of({"--org-id", "o"}, {{"CWCREDS_STARTUP_GATE", "-1s"}}).find("CWCREDS_STARTUP_GATE") == 0);
+    }
+
     TEST_CASE("oidc mode posts to the endpoint without the org id in the path")
     {
         const auto config = parse({"--exchange", "oidc", "--org-id", "my-org", "--duration", "2h"});
@@ -151,7 +164,7 @@ TEST_SUITE("sidecar::config")
         for (const char* name :
              {"--token-file", "CWCREDS_TOKEN_FILE", "--org-id", "--endpoint", "--exchange", "--duration", "--ca-file",
               "--listen", "--client-token-file", "--allow-unauthenticated", "--log-format", "--log-level",
-              "--refresh-fraction", "--retry-max", "--startup-wait"}) {
+              "--refresh-fraction", "--retry-max", "--startup-wait", "--startup-gate", "CWCREDS_STARTUP_GATE"}) {
             CAPTURE(name);
             CHECK(help.find(name) != std::string::npos);
         }

@@ -1,14 +1,19 @@
 // The server in-process, with a scripted exchanger and a real token file.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <latch>
+#include <sstream>
 #include <thread>
 
 #include <httplib.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
 #include "common/redact.hpp"
+#include "fake_clock.hpp"
 #include "sidecar/serve/http_server.hpp"
 #include "temp_dir.hpp"
 
@@ -42,15 +47,19 @@ public:
 };
 
 // A server on an ephemeral loopback port, fed by a refresher that has
-// stepped once (or not at all).
+// stepped once (or not at all). The server reads time from `clock` (the
+// refresher keeps the real one, as the scripted keys do).
 class ServerRig {
 public:
     explicit ServerRig(bool fail = false, bool step = true, cw::Routes routes = cw::Routes::all,
-                       const std::string& token_name = "token")
-        : m_token_file(m_dir.write(token_name, "caller-token")), m_tokens(m_token_file),
+                       const std::string& token_name = "token", cw::Millis startup_gate = 2min,
+                       const cw::Clock& clock = cw::real_clock())
+        : m_token_file(m_dir.write(token_name, "caller-token")),
+          m_tokens(m_token_file),
           m_refresher(m_exchanger, m_tokens, {}, m_metrics),
+          m_gate(startup_gate, clock.steady_now()),
           m_server(cw::ServerContext{m_refresher, m_tokens, m_tokens, m_metrics, m_upstream,
-                                     std::chrono::system_clock::now(), [] { return true; }},
+                                     std::chrono::system_clock::now(), [] { return true; }, m_gate, clock},
                    settings(), routes)
     {
         m_exchanger.fail = fail;
@@ -95,12 +104,49 @@ private:
     ScriptedExchanger m_exchanger;
     cw::UpstreamSettings m_upstream;
     cw::Refresher m_refresher;
+    cw::StartupGate m_gate;
     cw::CredentialServer m_server;
     int m_port = 0;
     std::thread m_thread;
 };
 
 const httplib::Headers k_auth{{"Authorization", "caller-token"}};
+
+// Log lines written while it lives.
+class LogCapture {
+public:
+    LogCapture() : m_previous(spdlog::default_logger())
+    {
+        auto logger =
+            std::make_shared<spdlog::logger>("capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(m_out));
+        logger->set_pattern("%v");
+        spdlog::set_default_logger(logger);
+    }
+    ~LogCapture() { spdlog::set_default_logger(m_previous); }
+    LogCapture(const LogCapture&) = delete;
+    LogCapture& operator=(const LogCapture&) = delete;
+
+    // The server logs on its own thread: flushing takes the sink's lock, so
+    // what it wrote is seen here.
+    [[nodiscard]] std::string text() const
+    {
+        spdlog::default_logger()->flush();
+        return m_out.str();
+    }
+
+private:
+    std::ostringstream m_out;
+    std::shared_ptr<spdlog::logger> m_previous;
+};
+
+long occurrences(const std::string& text, const std::string& needle)
+{
+    long count = 0;
+    for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+        ++count;
+    }
+    return count;
+}
 
 // The status of an answer, or -1 when none came: a failed check, not a crash.
 int status_of(const httplib::Result& result)
@@ -292,7 +338,85 @@ TEST_SUITE("sidecar::CredentialServer")
         CHECK(status_of(rig.client().Get("/v1/status", k_auth)) == 404);
         CHECK(status_of(rig.client().Post("/v1/credentials", k_auth, "", "text/plain")) == 404);
         CHECK(status_of(rig.client().Get("/readyz")) == 200);
+        CHECK(status_of(rig.client().Get("/startupz")) == 200);
         CHECK(status_of(rig.client().Get("/healthz")) == 200);
         CHECK(status_of(rig.client().Get("/metrics")) == 200);
+    }
+
+    TEST_CASE("without credentials the startup probe waits, then opens after --startup-gate with the reason")
+    {
+        const LogCapture log;
+        cw::test::FakeClock clock;
+        ServerRig rig{true, true, cw::Routes::all, "token", 2min, clock};
+
+        auto waiting = rig.client().Get("/startupz");
+        REQUIRE(waiting);
+        CHECK(waiting->status == 503);
+        CHECK(nlohmann::json::parse(waiting->body)["Code"] == "NotStarted");
+        clock.advance(2min - 1ms);
+        CHECK(status_of(rig.client().Get("/startupz")) == 503);
+        CHECK(log.text().find("startup gate open") == std::string::npos);
+
+        clock.advance(1ms);
+        auto open = rig.client().Get("/startupz");
+        REQUIRE(open);
+        CHECK(open->status == 200);
+        const auto body = nlohmann::json::parse(open->body);
+        CHECK(body.value("status", "") == "gate-open");
+        CHECK(body.value("reason", "") == "last exchange: retryable (HTTP 503)");
+        CHECK(status_of(rig.client().Get("/startupz")) == 200);
+
+        // Readiness keeps its meaning, and callers learn why there are no keys.
+        CHECK(status_of(rig.client().Get("/readyz")) == 503);
+        auto credentials = rig.client().Get("/v1/credentials", k_auth);
+        REQUIRE(credentials);
+        CHECK(credentials->status == 503);
+        const auto error = nlohmann::json::parse(credentials->body);
+        CHECK(error.value("Code", "") == "CredentialsUnavailable");
+        CHECK(error.value("Message", "").find("retryable (HTTP 503)") != std::string::npos);
+
+        // One warning however often the probe asks.
+        const std::string text = log.text();
+        CHECK(occurrences(text, "startup gate open without credentials") == 1);
+        CHECK(text.find("after=2m") != std::string::npos);
+        CHECK(text.find("last_exchange=retryable") != std::string::npos);
+
+        auto metrics = rig.client().Get("/metrics");
+        REQUIRE(metrics);
+        CHECK(metrics->body.find(R"(cwcreds_http_requests_total{path="/startupz",code="503"} 2)") != std::string::npos);
+        CHECK(metrics->body.find(R"(cwcreds_http_requests_total{path="/startupz",code="200"} 2)") != std::string::npos);
+    }
+
+    TEST_CASE("with credentials the startup probe passes at once")
+    {
+        cw::test::FakeClock clock;
+        ServerRig rig{false, true, cw::Routes::all, "token", 2min, clock};
+        auto response = rig.client().Get("/startupz");
+        REQUIRE(response);
+        CHECK(response->status == 200);
+        CHECK(nlohmann::json::parse(response->body) == nlohmann::json{{"status", "ready"}});
+    }
+
+    TEST_CASE("--startup-gate 0s never lets the app start without credentials")
+    {
+        cw::test::FakeClock clock;
+        ServerRig rig{true, true, cw::Routes::all, "token", 0ms, clock};
+        clock.advance(24h);
+        auto response = rig.client().Get("/startupz");
+        REQUIRE(response);
+        CHECK(response->status == 503);
+        CHECK(nlohmann::json::parse(response->body)["Code"] == "NotStarted");
+    }
+
+    TEST_CASE("the probe listener opens the startup gate like the main one")
+    {
+        cw::test::FakeClock clock;
+        ServerRig rig{true, true, cw::Routes::probes_only, "token", 2s, clock};
+        CHECK(status_of(rig.client().Get("/startupz")) == 503);
+        clock.advance(2s);
+        auto response = rig.client().Get("/startupz");
+        REQUIRE(response);
+        CHECK(response->status == 200);
+        CHECK(nlohmann::json::parse(response->body)["status"] == "gate-open");
     }
 }
