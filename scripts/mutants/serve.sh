@@ -50,3 +50,11 @@ mutant imds-relay-headers-ignored sidecar/serve/imds.cpp \
 mutant imds-seal-unchecked sidecar/serve/imds.cpp \
   's/    if (CRYPTO_memcmp(mac\.data(), bytes->data() + k_sealed_bytes, k_seal_bytes) != 0) {/    if (false) {/' \
   "$unit"
+# A Job whose token CoreWeave rejects would sit in Init for ever, holding its GPUs.
+mutant startup-gate-never-opens sidecar/serve/startup_gate.cpp \
+  's/^    if (m_open_after > Millis{0} \&\& now - m_started >= m_open_after) {$/    if (false) {/' \
+  "$unit"
+# --startup-gate 0s (keep the app waiting for keys) would open at once.
+mutant startup-gate-zero-opens-at-once sidecar/serve/startup_gate.cpp \
+  's/^    if (m_open_after > Millis{0} \&\& now - m_started >= m_open_after) {$/    if (now - m_started >= m_open_after) {/' \
+  "$unit"

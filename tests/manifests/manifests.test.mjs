@@ -194,7 +194,14 @@ for (const dir of ["example", "guaranteed", "job", "no-native-sidecar"]) {
     // Liveness tolerates a minute (a restart loses valid cached keys).
     assert.ok(container.livenessProbe.periodSeconds * container.livenessProbe.failureThreshold >= 60);
     assert.ok(container.livenessProbe.timeoutSeconds >= 3);
-    const expected = { startupProbe: "/readyz", livenessProbe: "/healthz" };
+    // The startup probe passes with keys, or once serve's --startup-gate has
+    // passed without them; the kubelet must not restart the sidecar before.
+    const gate = help["--startup-gate"];
+    assert.ok(gate, "--startup-gate is not a serve flag");
+    const gateSeconds = parseInt(sidecarEnv.CWCREDS_STARTUP_GATE ?? gate.default) * (/m$/.test(sidecarEnv.CWCREDS_STARTUP_GATE ?? gate.default) ? 60 : 1);
+    assert.ok(container.startupProbe.periodSeconds * container.startupProbe.failureThreshold > gateSeconds,
+      "the kubelet would restart the sidecar before its startup gate opens");
+    const expected = { startupProbe: "/startupz", livenessProbe: "/healthz" };
     for (const [probe, probePath] of Object.entries(expected)) {
       const get = container[probe]?.httpGet;
       assert.ok(get, `${probe} is not an httpGet probe`);
