@@ -8,7 +8,7 @@ mutant own-endpoint-redirected inject/pod_mutation.cpp \
   "$unit"
 # A skipped mesh proxy in native sidecar mode would get AWS env and mounts.
 mutant skip-ignored-for-init-containers inject/pod_mutation.cpp \
-  's/if (name != k_sidecar \&\& !settings\.skip\.contains(name)) {/if (name != k_sidecar) {/' \
+  's/if (name != k_sidecar \&\& !settings\.skip\.contains(name) \&\& !is_mesh_container(name)) {/if (name != k_sidecar \&\& !is_mesh_container(name)) {/' \
   "$unit"
 mutant guaranteed-size-differs-from-component inject/injection_settings.cpp \
   's/r = Resources{"100m", "64Mi", "100m", "64Mi"};/r = Resources{"250m", "64Mi", "250m", "64Mi"};/' \
