@@ -184,8 +184,14 @@ class Neighbours(itest.TestCase):
         before = cpu_seconds(sc.pid)
         time.sleep(2)  # a window for the figure only: a loop woken at once burns it all
         note("EMFILE with 10 connections waiting: CPU %.2f s in 2 s" % (cpu_seconds(sc.pid) - before))
-        self.assertEqual(len(re.findall(r"cannot accept connections", sc.log_text())), 1,
-                         "logged once per episode, not per wake-up")
+        # Once per episode, not per wake-up: between two such lines accepting
+        # resumed. (A descriptor the process frees meanwhile, a finished
+        # exchange's socket, lets one caller in; from then on the idle one
+        # gives its descriptor to the next, each a short episode of its own.)
+        events = re.findall(r"cannot accept connections|accepting connections again", sc.log_text())
+        self.assertEqual(events[0], "cannot accept connections")
+        self.assertFalse(any(a == b == "cannot accept connections" for a, b in zip(events, events[1:])),
+                         "logged per wake-up, not once per episode: %s" % events)
         # Descriptors come back: the waiting connections are answered.
         resource.prlimit(sc.pid, resource.RLIMIT_NOFILE, saved)
         for index, sock in enumerate(waiting):
