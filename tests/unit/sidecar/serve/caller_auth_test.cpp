@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include "log_capture.hpp"
+
 #include <algorithm>
 #include <array>
 #include <sstream>
@@ -20,32 +22,6 @@ using namespace std::chrono_literals;
 namespace {
 
 const std::string k_static = "static-caller-token-0123456789abcdef";
-
-// Log lines written while it lives, counted.
-class LogCapture {
-public:
-    LogCapture() : m_previous(spdlog::default_logger())
-    {
-        auto logger =
-            std::make_shared<spdlog::logger>("capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(m_out));
-        logger->set_pattern("%v");
-        spdlog::set_default_logger(logger);
-    }
-    ~LogCapture() { spdlog::set_default_logger(m_previous); }
-    LogCapture(const LogCapture&) = delete;
-    LogCapture& operator=(const LogCapture&) = delete;
-
-    [[nodiscard]] std::string text() const { return m_out.str(); }
-    [[nodiscard]] long lines() const
-    {
-        const std::string all = text();
-        return std::count(all.begin(), all.end(), '\n');
-    }
-
-private:
-    std::ostringstream m_out;
-    std::shared_ptr<spdlog::logger> m_previous;
-};
 
 }  // namespace
 

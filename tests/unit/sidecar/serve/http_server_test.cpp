@@ -1,6 +1,8 @@
 // The server in-process, with a scripted exchanger and a real token file.
 #include <doctest/doctest.h>
 
+#include "log_capture.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <latch>
@@ -111,33 +113,6 @@ private:
 };
 
 const httplib::Headers k_auth{{"Authorization", "caller-token"}};
-
-// Log lines written while it lives.
-class LogCapture {
-public:
-    LogCapture() : m_previous(spdlog::default_logger())
-    {
-        auto logger =
-            std::make_shared<spdlog::logger>("capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(m_out));
-        logger->set_pattern("%v");
-        spdlog::set_default_logger(logger);
-    }
-    ~LogCapture() { spdlog::set_default_logger(m_previous); }
-    LogCapture(const LogCapture&) = delete;
-    LogCapture& operator=(const LogCapture&) = delete;
-
-    // The server logs on its own thread: flushing takes the sink's lock, so
-    // what it wrote is seen here.
-    [[nodiscard]] std::string text() const
-    {
-        spdlog::default_logger()->flush();
-        return m_out.str();
-    }
-
-private:
-    std::ostringstream m_out;
-    std::shared_ptr<spdlog::logger> m_previous;
-};
 
 long occurrences(const std::string& text, const std::string& needle)
 {
