@@ -67,9 +67,9 @@ int port_value(std::string_view key, const std::string& text)
 
 }  // namespace
 
-std::string credentials_uri(const Settings& settings)
+std::string credentials_uri(int port)
 {
-    return "http://127.0.0.1:" + std::to_string(settings.port) + "/v1/credentials";
+    return "http://127.0.0.1:" + std::to_string(port) + "/v1/credentials";
 }
 
 std::optional<std::string> org_in_exchange_url(std::string_view url)

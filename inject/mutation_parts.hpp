@@ -102,8 +102,8 @@ struct Settings {
     std::chrono::seconds startup_gate_seconds = k_default_startup_gate;
 };
 
-// Where the app containers ask for credentials.
-std::string credentials_uri(const Settings& settings);
+// Where the app containers ask for credentials, the sidecar serving on `port`.
+std::string credentials_uri(int port);
 
 // The org id in a CoreWeave container-credentials URL (the direct setup).
 std::optional<std::string> org_in_exchange_url(std::string_view url);

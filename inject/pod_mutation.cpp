@@ -144,7 +144,7 @@ void inject_container(json& ops, const json& container, const std::string& point
     }
 
     // The credentials URI: the user's unless it is CoreWeave's own endpoint.
-    const std::string uri = credentials_uri(settings);
+    const std::string uri = credentials_uri(settings.port);
     if (const auto i = env_index(k_full_uri)) {
         if (const std::string old = string_at(env[*i], "value"); is_exchange_url(old)) {
             ops.push_back(

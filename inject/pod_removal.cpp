@@ -107,10 +107,7 @@ Injection removal(const json& pod)
     const json& init_containers = list_at(*spec, "initContainers", "spec");
     const auto sidecar = std::find_if(init_containers.begin(), init_containers.end(),
                                       [](const json& c) { return string_at(c, "name") == k_sidecar; });
-    const std::string uri =
-        "http://127.0.0.1:" +
-        std::to_string(sidecar != init_containers.end() ? sidecar_port(*sidecar) : k_default_port) +
-        "/v1/credentials";
+    const std::string uri = credentials_uri(sidecar != init_containers.end() ? sidecar_port(*sidecar) : k_default_port);
     json replaced = json::parse(string_at(*annotations, annotation::replaced_full_uri), nullptr, false);
     if (!replaced.is_object()) {
         replaced = json::object();
