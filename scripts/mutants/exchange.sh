@@ -16,13 +16,13 @@ mutant margin-not-capped sidecar/exchange/refresh_policy.cpp \
 mutant renewal-not-capped-before-end sidecar/exchange/refresh_policy.cpp \
   's/return std::min(due, serve_until(credentials, settings) - expiry_margin(credentials, settings));/return due;/' \
   "$unit"
-mutant lifetime-on-node-clock sidecar/exchange/credentials.hpp \
+mutant lifetime-on-node-clock sidecar/exchange/credentials.cpp \
   's/return std::chrono::duration_cast<Millis>(expiration - upstream_date\.value_or(obtained_at));/return std::chrono::duration_cast<Millis>(expiration - obtained_at);/' \
   "$unit"
 mutant wall-step-not-restated sidecar/exchange/refresher.cpp \
   's/if (drift < k_wall_step \&\& drift > -k_wall_step) {/if (true) {/' \
   "$unit"
-mutant date-second-kept sidecar/exchange/credentials.hpp \
+mutant date-second-kept sidecar/exchange/credentials.cpp \
   's/return sent + lifetime() - (upstream_date ? k_date_resolution : Millis{0});/return sent + lifetime();/' \
   "$unit"
 mutant date-unbounded sidecar/exchange/upstream_answer.cpp \

@@ -30,27 +30,18 @@ struct Credentials {
 
     // The lifetime on the upstream's own clock. Without a `Date` header,
     // ours at arrival stands in for it.
-    [[nodiscard]] Millis lifetime() const
-    {
-        return std::chrono::duration_cast<Millis>(expiration - upstream_date.value_or(obtained_at));
-    }
+    [[nodiscard]] Millis lifetime() const;
 
     // The key's end on this node, on the monotonic clock. The upstream read
     // its clock after the request left, and up to a second after its `Date`
     // says, so counting from `sent` and taking that second off never ends a
     // key later than it really ends.
-    [[nodiscard]] SteadyTime end() const { return sent + lifetime() - (upstream_date ? k_date_resolution : Millis{0}); }
+    [[nodiscard]] SteadyTime end() const;
 
     // How far our clock ran ahead of the upstream's when the answer arrived
     // (negative: behind). `Date` has whole seconds, so this is exact to
     // about a second. Reported only: no deadline depends on it.
-    [[nodiscard]] std::optional<Millis> clock_skew() const
-    {
-        if (!upstream_date) {
-            return std::nullopt;
-        }
-        return std::chrono::duration_cast<Millis>(obtained_at - *upstream_date);
-    }
+    [[nodiscard]] std::optional<Millis> clock_skew() const;
 };
 
 // `{"AccessKeyId","SecretAccessKey","Token","Expiration"}`: the AWS
