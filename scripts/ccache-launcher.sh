@@ -11,7 +11,9 @@
 # report it as not compiling. That file is compiled with -Wno-error, a flag
 # that also keeps its object apart from anything a -Werror build is served;
 # any other compile that fails then (a file including a mutated header) is
-# run again with it.
+# run again with it. Every compile while a mutant is applied is also -O0 -g0
+# (the later flags win): those objects only live until the mutant's tests
+# have run, and the optimiser and debug info were most of each mutant's time.
 # Without ccache, the compiler runs as it is.
 repo=$(cd "$(dirname "$0")/.." && pwd)
 if command -v ccache >/dev/null 2>&1; then
@@ -24,6 +26,7 @@ if command -v ccache >/dev/null 2>&1; then
   set -- ccache "$@"
 fi
 if [ -n "${CWCREDS_MUTANT_ACTIVE:-}" ]; then
+  set -- "$@" -O0 -g0
   for arg in "$@"; do
     case $arg in
       */"$CWCREDS_MUTANT_ACTIVE") exec "$@" -Wno-error ;;

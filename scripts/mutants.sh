@@ -182,14 +182,14 @@ run_selection() {
 }
 
 # The selected tests must pass before anything is mutated. scripts/test.sh
-# sets CWCREDS_MUTANTS_INTEGRATION_PASSED when its normal stage has just run
-# the integration tests on these very sources (and fails if they did not
-# pass): their baselines would only repeat that, at a minute each.
+# sets CWCREDS_MUTANTS_BASELINE_PASSED when its normal stage has just run the
+# unit and integration tests on these very sources, built with the same
+# flags (and fails if they did not pass): baselines would only repeat that.
 declare -A baseline_done=()
 for i in "${chosen[@]}"; do
   sel=${selections[$i]}
   [[ -n ${baseline_done[$sel]:-} ]] && continue
-  if [[ -n ${CWCREDS_MUTANTS_INTEGRATION_PASSED:-} && $sel == *integration* ]]; then
+  if [[ -n ${CWCREDS_MUTANTS_BASELINE_PASSED:-} ]]; then
     echo "mutants: baseline: ctest $sel passed in the normal stage"
     baseline_done[$sel]=1
     continue

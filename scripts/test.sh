@@ -158,9 +158,9 @@ fi
 if [[ "${CWCREDS_MUTANTS:-yes}" != "no" ]]; then
   begin_stage "mutants"
   echo "=== mutants: quick mode (scripts/mutants.sh)"
-  # The normal stage ran the integration tests on these sources: a failure
-  # there fails this run, so the mutants need not run them once more first.
-  if CWCREDS_MUTANTS_INTEGRATION_PASSED=1 bash scripts/mutants.sh; then
+  # The normal stage ran the unit and integration tests on these sources: a
+  # failure there fails this run, so the mutants need not run them once more first.
+  if CWCREDS_MUTANTS_BASELINE_PASSED=1 bash scripts/mutants.sh; then
     passed=$((passed + 1))
   else
     failed=$((failed + 1))
