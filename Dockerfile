@@ -25,7 +25,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config ca-certificates \
       libcpp-httplib-dev libcurl4-openssl-dev libssl-dev \
-      nlohmann-json3-dev libspdlog-dev libfmt-dev doctest-dev libyaml-cpp-dev python3-minimal \
+      nlohmann-json3-dev libspdlog-dev libfmt-dev doctest-dev libyaml-cpp-dev python3-minimal ccache \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # .dockerignore admits only what the build and the unit tests read.
@@ -42,7 +42,16 @@ COPY tests/fixtures/ tests/fixtures/
 COPY manifests/components/ manifests/components/
 # The CI build type is -O2 -g with assertions on; the grep fails the build if
 # the compile commands ever lose the optimisation again.
-RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=CI -DCWCREDS_WERROR=ON \
+# A compiler cache mounted at /ccache is used when present: CI lends the one
+# its normal build just filled (`podman build -v "$PWD/.ccache:/ccache"`),
+# the same sources, compiler and flags, so nothing is compiled twice. Without
+# the mount the build compiles everything, as before.
+RUN if [ -d /ccache ]; then \
+      export CCACHE_DIR=/ccache CCACHE_BASEDIR=/src CCACHE_NOHASHDIR=1; \
+      unset LANG LC_ALL LC_CTYPE LC_MESSAGES; \
+      set -- -DCMAKE_CXX_COMPILER_LAUNCHER=ccache; \
+    fi \
+ && cmake -S . -B build -DCMAKE_BUILD_TYPE=CI -DCWCREDS_WERROR=ON "$@" \
  && grep -q -- ' -O2 -g ' build/compile_commands.json \
  && cmake --build build -j "$(nproc)" --target cwcreds unit_tests \
  && ctest --test-dir build -L unit --no-tests=error --output-on-failure -j "$(nproc)" \

@@ -23,6 +23,10 @@ if command -v ccache >/dev/null 2>&1; then
   # directory (the scratch copy's) is still the same code.
   export CCACHE_NOHASHDIR=1
   export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-3G}"
+  # ccache keys objects on the locale too (it changes the compiler's
+  # messages); the image's build stage has none, so neither do we: its
+  # build then reuses these objects (Dockerfile, /ccache).
+  unset LANG LC_ALL LC_CTYPE LC_MESSAGES
   set -- ccache "$@"
 fi
 if [ -n "${CWCREDS_MUTANT_ACTIVE:-}" ]; then

@@ -219,6 +219,11 @@ for pair in "version=$version" "revision=$revision" "created=$created"; do
   build_flags+=(--build-arg "$(tr '[:lower:]' '[:upper:]' <<<"${pair%%=*}")=${pair#*=}"
     --label "org.opencontainers.image.$pair")
 done
+# The build stage compiles with the compiler cache the normal build filled
+# (the Dockerfile uses it when mounted): minutes saved, the same objects.
+if [[ -d .ccache ]]; then
+  build_flags+=(-v "$PWD/.ccache:/ccache")
+fi
 if ! timeout 1500 podman --runtime runc build --pull=never --network host "${build_flags[@]}" \
   -t "$image" -f Dockerfile . >"$work/build.log" 2>&1; then
   tail -40 "$work/build.log"
