@@ -123,6 +123,9 @@ void EventHttpServer::run()
     for (auto& thread : threads) {
         thread.join();
     }
+    for (auto& loop : loops) {
+        loop->close_handed_over();
+    }
 }
 
 void EventHttpServer::stop()

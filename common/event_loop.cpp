@@ -84,6 +84,11 @@ void EventHttpServer::Impl::Loop::run()
     }
     m_server.active.fetch_sub(m_connections.size());
     m_connections.clear();
+    close_handed_over();
+}
+
+void EventHttpServer::Impl::Loop::close_handed_over()
+{
     const std::lock_guard lock{m_handover_mutex};
     for (const int fd : m_handed_over) {
         ::close(fd);

@@ -123,6 +123,10 @@ struct EventHttpServer::Impl {
         void listen_on(int socket_fd);
         void notify();
         void run();
+        // Closes newcomers handed over but never adopted. A loop still
+        // running may hand one to a loop that has already left run(), so
+        // the server calls this again once every loop has been joined.
+        void close_handed_over();
 
         // Admission (event_admission.cpp); these are called by other loops too.
         void hand_over(int fd);

@@ -168,12 +168,19 @@ struct CredentialServer::Impl {
         if (auto* refused = std::get_if<HttpResponse>(&caller)) {
             return std::move(*refused);
         }
-        if (const auto served = context.refresher.servable()) {
+        auto served = context.refresher.servable();
+        if (!served) {
+            if (!final && !context.refresher.first_attempt_done()) {
+                return std::nullopt;  // parked until the first exchange ends, or --startup-wait
+            }
+            // Two reads, two locks: the first exchange may have published its
+            // keys (and marked itself done) between them. Look once more
+            // rather than answer 503 next to keys just served.
+            served = context.refresher.servable();
+        }
+        if (served) {
             context.metrics.count_caller(std::get<CallerKind>(caller));
             return HttpResponse{200, "application/json", served->body, {{"Cache-Control", "no-store"}}};
-        }
-        if (!final && !context.refresher.first_attempt_done()) {
-            return std::nullopt;  // parked until the first exchange ends, or --startup-wait
         }
         return error_response(
             503, "CredentialsUnavailable",

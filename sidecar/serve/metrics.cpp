@@ -88,6 +88,15 @@ void Metrics::observe_exchange(ExchangeKind kind, Millis latency)
     if (kind == ExchangeKind::token_unavailable) {
         return;  // nothing was sent: no latency to record
     }
+    // The count goes up before the bucket, and render() reads the buckets
+    // before the count: a scrape that sees an observation in a bucket then
+    // sees it in the count too, so no finite bucket ever exceeds le="+Inf"
+    // (counted the other way round, one scrape between the two increments
+    // did). On arm64 this needs the bucket's increment to be a release and
+    // its load an acquire: the default seq_cst gives both, relaxed would not.
+    ++m_latency_count;
+    m_latency_sum_us +=
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(latency).count());
     const double value = seconds(latency);
     for (std::size_t i = 0; i < k_latency_buckets.size(); ++i) {
         if (value <= k_latency_buckets[i]) {
@@ -95,9 +104,6 @@ void Metrics::observe_exchange(ExchangeKind kind, Millis latency)
             break;
         }
     }
-    ++m_latency_count;
-    m_latency_sum_us +=
-        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(latency).count());
 }
 
 std::uint64_t Metrics::requests(Route route, int status) const
@@ -177,7 +183,7 @@ std::string Metrics::render(const State& state) const
         sample(out, "cwcreds_exchange_duration_seconds_bucket", static_cast<double>(cumulative),
                fmt::format(R"(le="{}")", k_latency_buckets[i]));
     }
-    const auto count = m_latency_count.load();
+    const auto count = m_latency_count.load();  // after the buckets: see observe_exchange
     sample(out, "cwcreds_exchange_duration_seconds_bucket", static_cast<double>(count), R"(le="+Inf")");
     sample(out, "cwcreds_exchange_duration_seconds_sum", static_cast<double>(m_latency_sum_us.load()) / 1e6);
     sample(out, "cwcreds_exchange_duration_seconds_count", static_cast<double>(count));
