@@ -197,7 +197,8 @@ def blocks(text: str):
 def command_segments(command: str):
     """(program, subcommand, script, text) for each piece of a shell line."""
     command = re.sub(r"\s#\s.*$", "", command)  # a trailing comment
-    for piece in re.split(r"\|\||&&|[|;]|\$\(", command):
+    # `kubectl exec POD -- cwcreds ...`: what follows a lone -- is a command of its own.
+    for piece in re.split(r"\|\||&&|[|;]|\$\(|\s--\s", command):
         try:
             words = shlex.split(piece, comments=False)
         except ValueError:
@@ -334,7 +335,7 @@ The sidecar answers `/v1/nothing`; annotate `cwcreds.coreweave.com/no-such-annot
 see `scripts/no-such-script.sh`, `test_no_such_suite` and [a page](no-such-page.md), or [a section](#no-such-section).
 
 ```sh
-cwcreds inspect --sidecar http://127.0.0.1:9911 --listen 0.0.0.0:1
+kubectl exec pod -c cwcreds -- cwcreds inspect --sidecar http://127.0.0.1:9911 --listen 0.0.0.0:1
 bash scripts/test.sh --no-such-mode
 ```
 """
@@ -347,7 +348,7 @@ The token lives at `/var/run/secrets/cwcreds.coreweave.com/serviceaccount`.
 
 ```sh
 kubectl apply --validate=strict -k manifests/example
-cwcreds inspect --sidecar http://127.0.0.1:9911 --json
+kubectl exec pod -c cwcreds -- cwcreds inspect --sidecar http://127.0.0.1:9911 --json
 bash scripts/test.sh --quick
 ```
 """
