@@ -45,7 +45,7 @@ Config parse_config(Command command, std::span<const std::string> args, const En
 // `cwcreds <command> --help`, generated from the settings table.
 std::string help_text(Command command);
 
-// The same table as Markdown, for README.md (a unit test keeps them equal).
+// The same table as Markdown, for docs/reference.md (a unit test keeps them equal).
 std::string settings_markdown(Command command);
 
 std::string_view command_name(Command command);

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """How often botocore re-fetches container credentials, by time left.
 
-README's "Why a sidecar" says: 50 boto3 `put_object` calls made 51 credential
+The README's "Why a sidecar" reports this: 50 boto3 `put_object` calls made 51 credential
 fetches when the credentials had 14 or 9 minutes left, and 1 fetch with 17 or
 60 minutes left. This reproduces that figure on this machine's boto3:
 

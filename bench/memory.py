@@ -14,7 +14,7 @@ the system store (a one-certificate --ca-file understates it). Phases:
   4. with 100 connections that sent 70 pipelined GET /metrics and never read;
   5. idle again once every connection is closed.
 
-Which figure means what (README "Performance"): RSS counts shared library
+Which figure means what (docs/performance.md): RSS counts shared library
 pages once per process that maps them; PSS splits shared pages among the
 processes that map them (what a node really spends per pod when many pods
 share the same image layer); private dirty is memory only this process can

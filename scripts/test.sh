@@ -10,7 +10,7 @@
 # Ends with each stage's wall time and one summary line over all of it.
 #
 #   bash scripts/test.sh            # everything (what CI runs)
-#   bash scripts/test.sh --quick    # everyday loop: normal build, unit, layout and integration tests only
+#   bash scripts/test.sh --quick    # everyday loop: normal build, unit, layout, docs and integration tests only
 #   CWCREDS_SANITIZERS=no bash scripts/test.sh   # the normal build only
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -119,7 +119,7 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 
 if [[ $quick == yes ]]; then
-  run_suite "normal" build "-L unit|layout|integration"
+  run_suite "normal" build "-L unit|layout|docs|integration"
   end_stage
   print_stage_times
   echo
@@ -132,8 +132,8 @@ run_suite "normal" build ""
 # The e2e suite (label e2e) drives third-party clients for minutes against the
 # normal build; the sanitizer builds run the unit and integration suites.
 if [[ "${CWCREDS_SANITIZERS:-yes}" != "no" ]]; then
-  run_suite "asan+ubsan" build-asan "-LE e2e|manifests" -DCWCREDS_ASAN=ON
-  run_suite "tsan" build-tsan "-LE e2e|manifests" -DCWCREDS_TSAN=ON
+  run_suite "asan+ubsan" build-asan "-LE e2e|manifests|docs" -DCWCREDS_ASAN=ON
+  run_suite "tsan" build-tsan "-LE e2e|manifests|docs" -DCWCREDS_TSAN=ON
 fi
 
 # Fuzzing (tests/fuzz, clang in build-fuzz): each libFuzzer target for a

@@ -179,7 +179,7 @@ class MatrixTest(unittest.TestCase):
         # (credsFormatIsValid in lib/credentials/remote_credentials.js).
         # CoreWeave's keys have none, and an invented one would be sent to S3
         # and refused. So v2 apps use IMDS (next test). Should a release lift
-        # this check, this test fails and the README's matrix must change.
+        # this check, this test fails and docs/compatibility.md's matrix must change.
         self.rotate()
         before = self.served("pod-token")
         env = self.env("file")

@@ -28,7 +28,7 @@ import cwtest  # noqa: E402,F401
 
 from hostile_world import HostileWorld, Sampler  # noqa: E402
 
-# README "Serving design": a request head must arrive within 10 s, idle
+# docs/design-decisions.md, "Serving design": a request head must arrive within 10 s, idle
 # keep-alive connections are closed after 60 s.
 HEAD_TIMEOUT = 10.0
 # How long a test waits for the sidecar to close a stalled connection before
@@ -174,7 +174,7 @@ class BadRequests(HostileWorld):
     def test_malformed_request_lines(self):
         sc = self.start()
         uri_8k = b"/" + b"a" * 9000
-        # (name, bytes, the answer README promises: a status, or None for
+        # (name, bytes, the answer docs/performance.md promises: a status, or None for
         # "no answer: closed once the head timeout passes").
         cases = [
             ("garbage", b"GARBAGE\r\n\r\n", 400),

@@ -6,7 +6,7 @@ requests in one write, and a token path that is not UTF-8.
 What must hold: a normal caller is still answered (credentials, probes), the
 sidecar does not spin, its memory stays under the container's memory request,
 and it never crashes. CPU time and RSS figures are printed for the notes;
-only the RSS bound that README states is asserted.
+only the RSS bound that docs/performance.md states is asserted.
 """
 
 import os
@@ -23,7 +23,7 @@ import cwtest  # noqa: E402,F401
 import itest  # noqa: E402
 from itest import await_condition, sanitized, socket_inodes  # noqa: E402
 
-# README "Resource bounds": the resident set stays under the sidecar
+# docs/performance.md, "Resources": the resident set stays under the sidecar
 # container's memory request in manifests/ (24Mi). Asserted here because it is
 # the bound a user relies on when setting that request; before buffers were
 # bounded, these 100 clients took the sidecar to ~40 MiB.

@@ -20,7 +20,7 @@ from itest import (  # noqa: E402
 LIFETIME = 10
 # The contract: every credential served has at least 70% of its lifetime
 # left, less the one second the sidecar takes off because `Date` has whole
-# seconds (README "Clocks"): 0.1% of a 15-minute key, 10% of these 10 s ones.
+# seconds (docs/operations.md, "Clocks"): 0.1% of a 15-minute key, 10% of these 10 s ones.
 MIN_LEFT = 0.70 * LIFETIME - 1.0
 # Expiration has seconds resolution and the emulator may truncate too.
 ROUNDING = 1.0

@@ -40,7 +40,7 @@ class Exchange(itest.TestCase):
 
     def assertSameExpiry(self, served, record):
         # Never later than the upstream's instant; up to Date's second, the
-        # round trip and the whole-second format earlier (README "Clocks").
+        # round trip and the whole-second format earlier (docs/operations.md, "Clocks").
         upstream = to_epoch(rec(record, "expiration"))
         self.assertLessEqual(to_epoch(served), upstream + 1e-6)
         self.assertGreater(to_epoch(served), upstream - 2.5)

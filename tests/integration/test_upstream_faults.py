@@ -362,7 +362,7 @@ class Scenario:
             times = [to_epoch(line.split(" ", 1)[0]) for line in self.sc.lines[self.mark:]
                      if " exchange failed " in line]
         # One retry may come sooner than the backoff: the last one while the
-        # cached key is still served (README "Refresh and failure
+        # cached key is still served (docs/operations.md, "Refresh and failure
         # behaviour"), so a recovering upstream is asked before it runs out.
         early = []
         for failure, (before, after) in enumerate(zip(times, times[1:]), start=1):

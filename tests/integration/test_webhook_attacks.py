@@ -49,7 +49,7 @@ class WebhookAttacks(WebhookCase):
         self.assertEqual(status, 200)
         self.assertIn("admission refused reason=\"a compressed body is refused\"", "".join(self.log))
         if not sanitized(self.proc.pid):
-            self.assertLess(peak, 64, "the webhook's peak memory (README: under 64 MiB whatever bodies arrive)")
+            self.assertLess(peak, 64, "the webhook's peak memory (docs/performance.md: under 64 MiB whatever bodies arrive)")
 
     def test_a_flood_of_silent_connections_takes_no_thread_each_and_passes(self):
         # Counted against the process at rest, its pool started (it has

@@ -2,7 +2,8 @@
 # CTest entry for the `manifests` label (tests/CMakeLists.txt): installs the
 # pinned npm packages with `npm ci` (again only when package-lock.json
 # changed) and runs every *.test.mjs here (manifests.test.mjs: the rendered
-# overlays; injection.test.mjs: the component, `cwcreds inject`, the webhook)
+# overlays; injection.test.mjs: the component, `cwcreds inject`, the webhook;
+# monitoring.test.mjs: the dashboard and PodMonitors)
 # with node's test runner. Needs node, npm and kubectl with kustomize v5
 # (Components, replacements); nothing else is fetched.
 set -euo pipefail
