@@ -139,24 +139,31 @@ KeysAnswer fetch_served_keys(const std::string& url, const std::optional<std::st
     return {std::move(keys), ""};
 }
 
-// What an SDK in the app's container sends as Authorization (see InspectSettings).
-std::optional<std::string> caller_authorization(const InspectSettings& settings)
+// What an SDK in the app's container sends as Authorization (see
+// InspectSettings), or nullopt with `problem` naming the file and why not.
+std::optional<std::string> caller_authorization(const InspectSettings& settings, std::string& problem)
 {
     if (settings.caller_token_file.empty() && !settings.caller_token.empty()) {
         return settings.caller_token;
     }
-    TokenSource tokens{settings.caller_token_file.empty() ? settings.token_file
-                                                          : std::filesystem::path{settings.caller_token_file}};
+    const std::filesystem::path file =
+        settings.caller_token_file.empty() ? settings.token_file : std::filesystem::path{settings.caller_token_file};
+    TokenSource tokens{file};
     tokens.reload();
+    problem = file.string() + ": " + tokens.problem();
     return tokens.current();
 }
 
 int run_inspect_s3(const InspectSettings& settings)
 {
     const auto now = std::chrono::system_clock::now();
-    const auto authorization = caller_authorization(settings);
+    std::string token_problem;
+    const auto authorization = caller_authorization(settings, token_problem);
     std::vector<Check> key_checks;
-    const KeysAnswer answer = fetch_served_keys(settings.credentials_url, authorization);
+    KeysAnswer answer = fetch_served_keys(settings.credentials_url, authorization);
+    if (!authorization) {
+        answer.problem += "; no token was sent: " + token_problem;
+    }
     if (answer.keys) {
         const auto& keys = *answer.keys;
         std::string detail = mask_access_key_id(keys.access_key_id) +
