@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <initializer_list>
 #include <optional>
 
 #include <spdlog/fmt/fmt.h>
@@ -28,6 +29,13 @@ constexpr unsigned k_upstream = k_serve | k_exchange | k_credential_process;
 constexpr unsigned k_inject = 1U << static_cast<unsigned>(Command::inject);
 constexpr unsigned k_webhook = 1U << static_cast<unsigned>(Command::webhook);
 constexpr unsigned k_injecting = k_inject | k_webhook;
+
+// CoreWeave's documented defaults: the endpoint reachable from anywhere (inside
+// CKS http://cwlota.com is faster) and the region of its examples.
+constexpr std::string_view k_default_s3_endpoint = "https://cwobject.com";
+constexpr std::string_view k_default_s3_region = "US-EAST-04A";
+// serve's default --listen: where the sidecar is when nothing says otherwise.
+constexpr std::string_view k_default_sidecar_url = "http://127.0.0.1:9911";
 
 struct Setting {
     std::string_view flag;
@@ -232,11 +240,40 @@ constexpr std::array k_settings{
             "the audience the token must carry", k_inspect,
             [](Config& c, std::string_view v) { c.inspect.audience = non_empty(v); }},
     Setting{"--sidecar", "CWCREDS_SIDECAR", "", "URL",
-            "also check the running sidecar at this URL (e.g. http://127.0.0.1:9911)", k_inspect,
+            "also check the running sidecar at this URL (e.g. http://127.0.0.1:9911); with --s3, get the keys there", k_inspect,
             [](Config& c, std::string_view v) { c.inspect.sidecar_url = v; }},
     Setting{"--json", "CWCREDS_JSON", "false", "",
             "print the report as JSON", k_inspect,
             [](Config& c, std::string_view v) { c.inspect.json_output = switch_value(v); }},
+    Setting{"--s3", "CWCREDS_S3", "", "s3://BUCKET[/KEY]",
+            "instead of the token checks: fetch the keys the sidecar serves (from --sidecar, else "
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI, else http://127.0.0.1:9911) and make one signed S3 request with "
+            "them (list the bucket with max-keys=0, or read the object's first byte); the verdict names the cause "
+            "of a failure: a bucket or organization policy, an unknown key, a wrong secret, the clock, a missing "
+            "bucket or object, the endpoint", k_inspect,
+            [](Config& c, std::string_view v) { c.inspect.s3_uri = v; }},
+    Setting{"--s3-endpoint", "CWCREDS_S3_ENDPOINT", "", "URL",
+            "with --s3: the S3 endpoint (default: AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL, else "
+            "https://cwobject.com; inside CKS CoreWeave recommends http://cwlota.com)", k_inspect,
+            [](Config& c, std::string_view v) { c.inspect.s3_endpoint = v; }},
+    Setting{"--s3-region", "CWCREDS_S3_REGION", "", "REGION",
+            "with --s3: the region to sign for (default: AWS_REGION, else AWS_DEFAULT_REGION, else US-EAST-04A)",
+            k_inspect, [](Config& c, std::string_view v) { c.inspect.s3_region = v; }},
+    Setting{"--s3-addressing", "CWCREDS_S3_ADDRESSING", "virtual", "STYLE",
+            "with --s3: virtual (BUCKET.endpoint, which CoreWeave requires) or path (endpoint/BUCKET, for "
+            "S3-compatible stores that need it)", k_inspect,
+            [](Config& c, std::string_view v) {
+                if (v == "virtual") {
+                    c.inspect.s3_addressing = S3Addressing::virtual_hosted;
+                } else if (v == "path") {
+                    c.inspect.s3_addressing = S3Addressing::path;
+                } else {
+                    throw BadValue{"'" + std::string{v} + "' is not virtual or path"};
+                }
+            }},
+    Setting{"--ca-file", "CWCREDS_S3_CA_FILE", "", "PATH",
+            "with --s3: CA bundle for the S3 endpoint's TLS (default: AWS_CA_BUNDLE, else the system trust store)",
+            k_inspect, [](Config& c, std::string_view v) { c.inspect.s3_ca_file = v; }},
     Setting{"--image", "CWCREDS_IMAGE", "cwcreds:" CWCREDS_VERSION, "IMAGE",
             "the sidecar image to inject (a pod's cwcreds.coreweave.com/image annotation wins)", k_injecting,
             [](Config& c, std::string_view v) { c.inject.mutation.image = non_empty(v); }},
@@ -313,6 +350,56 @@ std::optional<UrlParts> split_url(std::string_view url)
     return UrlParts{std::string{url.substr(0, scheme_end)}, std::string{host}};
 }
 
+// Unless `value` is set already: the first of the environment's `names` that
+// is set and not empty, else `fallback`.
+void fill(std::string& value, const EnvMap& env, std::initializer_list<std::string_view> names,
+          std::string_view fallback)
+{
+    for (const auto name : names) {
+        if (const auto it = env.find(name); value.empty() && it != env.end() && !it->second.empty()) {
+            value = it->second;
+        }
+    }
+    if (value.empty()) {
+        value = fallback;
+    }
+}
+
+// `inspect --s3` reads its keys and its S3 settings where an SDK in the
+// app's container would: the AWS variables, below the flags and CWCREDS_*.
+// Run in the sidecar's container (kubectl exec -c cwcreds), where none is
+// set, it falls back to serve's default listener and the token file.
+void resolve_s3(InspectSettings& inspect, const EnvMap& env)
+{
+    fill(inspect.s3_endpoint, env, {"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"}, k_default_s3_endpoint);
+    fill(inspect.s3_region, env, {"AWS_REGION", "AWS_DEFAULT_REGION"}, k_default_s3_region);
+    fill(inspect.s3_ca_file, env, {"AWS_CA_BUNDLE"}, "");
+    inspect.credentials_url = inspect.sidecar_url;
+    fill(inspect.credentials_url, env, {"AWS_CONTAINER_CREDENTIALS_FULL_URI"}, k_default_sidecar_url);
+    fill(inspect.caller_token_file, env, {"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"}, "");
+    fill(inspect.caller_token, env, {"AWS_CONTAINER_AUTHORIZATION_TOKEN"}, "");
+}
+
+void validate_s3(const InspectSettings& inspect)
+{
+    const auto target = parse_s3_uri(inspect.s3_uri);
+    if (const auto* problem = std::get_if<std::string>(&target)) {
+        throw ConfigError{"--s3: " + *problem + " (example: s3://my-bucket or s3://my-bucket/path/to/object)"};
+    }
+    if (!s3_request_url(inspect.s3_endpoint, std::get<S3Target>(target), inspect.s3_addressing)) {
+        throw ConfigError{"--s3-endpoint: '" + inspect.s3_endpoint +
+                          "' is not an http(s) URL (example: https://cwobject.com)"};
+    }
+    // The keys come with the pod's token as Authorization: only from this pod's own sidecar.
+    const auto url = split_url(inspect.credentials_url);
+    const std::string source = inspect.sidecar_url.empty() ? "AWS_CONTAINER_CREDENTIALS_FULL_URI" : "--sidecar";
+    if (!url || url->scheme != "http" || !is_loopback_host(url->host)) {
+        throw ConfigError{source + ": '" + inspect.credentials_url +
+                          "' is not a sidecar on loopback (http://127.0.0.1:PORT); inspect --s3 sends the pod's "
+                          "token to it for the keys (give --sidecar)"};
+    }
+}
+
 void validate(Config& config)
 {
     if (config.command == Command::webhook) {
@@ -327,6 +414,9 @@ void validate(Config& config)
         return;
     }
     if (config.command == Command::inspect) {
+        if (!config.inspect.s3_uri.empty()) {
+            validate_s3(config.inspect);
+        }
         const auto url = split_url(config.inspect.sidecar_url);
         if (!config.inspect.sidecar_url.empty() && (!url || url->scheme != "http")) {
             throw ConfigError{"--sidecar: '" + config.inspect.sidecar_url +
@@ -456,6 +546,9 @@ Config parse_config(Command command, std::span<const std::string> args, const En
         } else {
             throw ConfigError{flag + ": needs a value (" + std::string{setting->value_name} + ")"};
         }
+    }
+    if (command == Command::inspect && !config.inspect.s3_uri.empty()) {
+        resolve_s3(config.inspect, env);
     }
     validate(config);
     return config;

@@ -6,6 +6,7 @@
 // ConfigError once, naming the flag, and `main` turns that into exit code 2.
 #pragma once
 
+#include <array>
 #include <map>
 #include <span>
 #include <string>
@@ -39,6 +40,18 @@ struct Config {
 };
 
 using EnvMap = std::map<std::string, std::string, std::less<>>;
+
+// Besides CWCREDS_*, the variables parse_config reads: those an AWS SDK in
+// the app's container reads, for `inspect --s3` to get keys and reach S3 as
+// the app does.
+inline constexpr std::array<std::string_view, 8> k_aws_variables{"AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                                                                 "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+                                                                 "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                                                                 "AWS_ENDPOINT_URL_S3",
+                                                                 "AWS_ENDPOINT_URL",
+                                                                 "AWS_REGION",
+                                                                 "AWS_DEFAULT_REGION",
+                                                                 "AWS_CA_BUNDLE"};
 
 Config parse_config(Command command, std::span<const std::string> args, const EnvMap& env);
 

@@ -1,4 +1,5 @@
 // cwcreds: serves CoreWeave AI Object Storage credentials to AWS SDKs.
+#include <algorithm>
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -21,7 +22,8 @@ Commands:
   serve               run the sidecar: exchange the pod's token, serve S3 keys on 127.0.0.1
   exchange            one exchange now; print container-credentials JSON
   credential-process  one exchange now; print AWS credential_process JSON
-  inspect             check the token file (and a running sidecar) for what breaks credentials
+  inspect             check the token file (and a running sidecar) for what breaks credentials;
+                      with --s3 s3://BUCKET, make one signed S3 request with the served keys
   inject              add cwcreds to every pod template of Kubernetes YAML (stdin or -f FILE)
   webhook             the mutating admission webhook: pods labelled cwcreds/inject: "true" get cwcreds
   help                this text
@@ -34,8 +36,13 @@ cw::EnvMap environment()
     cw::EnvMap env;
     for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
         const char* equals = std::strchr(*entry, '=');
-        if (equals != nullptr && std::strncmp(*entry, "CWCREDS_", 8) == 0) {
-            env.emplace(std::string(*entry, static_cast<std::size_t>(equals - *entry)), std::string(equals + 1));
+        if (equals == nullptr) {
+            continue;
+        }
+        const std::string name(*entry, static_cast<std::size_t>(equals - *entry));
+        if (name.starts_with("CWCREDS_") ||
+            std::find(cw::k_aws_variables.begin(), cw::k_aws_variables.end(), name) != cw::k_aws_variables.end()) {
+            env.emplace(name, std::string(equals + 1));
         }
     }
     return env;

@@ -212,7 +212,10 @@ int run_serve(const ServeSettings& settings)
         probe_settings.host = settings.server.probe_host;
         probe_settings.port = settings.server.probe_port;
         probe_settings.max_connections = caps.probes;
-        probes = std::make_unique<CredentialServer>(context, probe_settings, Routes::probes_only);
+        // The callers too, though probes serve none: /metrics reports their
+        // state (unreadable accepted token files), the same on both listeners.
+        // Routes::probes_only keeps credentials, status and IMDS off this one.
+        probes = std::make_unique<CredentialServer>(context, probe_settings, Routes::probes_only, callers);
         probe_port = probes->bind();
     }
     log_startup(settings, server_settings, port, probe_port);

@@ -108,6 +108,44 @@ class AcceptedTokenFile(itest.TestCase):
                 self.assertNotIn(value, text)
 
 
+    def test_the_probe_listener_reports_the_same_caller_metrics_as_the_loopback_one(self):
+        env = self.env()
+        env.write_token()
+        value = secrets.token_hex(24)
+        secret = self.secret_dir(env, value)
+        sc = env.sidecar(env.args(CONTAINER, extra=["--accept-token-file", str(secret.path), "--imds",
+                                                    "--probe-listen", "127.0.0.1:0"]))
+        line = sc.wait_for_log(r"probes listening")
+        probe_port = int(re.search(r"probe_address=127\.0\.0\.1:(\d+)", line).group(1))
+
+        def samples(port):
+            """{sample name with its labels: value} of one listener's /metrics."""
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            try:
+                connection.request("GET", "/metrics")
+                body = connection.getresponse().read().decode()
+            finally:
+                connection.close()
+            return dict(line.rsplit(" ", 1) for line in body.splitlines() if line and not line.startswith("#"))
+
+        secret.remove()
+        # Refused at once: the sidecar has read the file's absence.
+        self.assertEqual(sc.get("/v1/credentials", token=value).status, 403)
+        loopback, probes = samples(sc.port), samples(probe_port)
+        # Both listeners answer from one process: the same metrics (request
+        # counts by path differ between two scrapes), and the same value for
+        # what the callers' state decides.
+        self.assertEqual({name.split("{")[0] for name in loopback}, {name.split("{")[0] for name in probes})
+        self.assertEqual(loopback["cwcreds_accepted_token_files_unreadable"], "1")
+        self.assertEqual(probes["cwcreds_accepted_token_files_unreadable"], "1")
+        # Knowing the callers does not make the probe listener serve them.
+        connection = http.client.HTTPConnection("127.0.0.1", probe_port, timeout=5)
+        try:
+            connection.request("PUT", "/latest/api/token", headers={TTL: "60"})
+            self.assertEqual(connection.getresponse().status, 404)
+        finally:
+            connection.close()
+
     def test_a_secret_file_emptied_deleted_or_spoiled_revokes_its_value_at_once(self):
         def truncate(secret):
             os.truncate(secret.path, 0)  # in place, through the symlinks

@@ -150,6 +150,68 @@ TEST_SUITE("sidecar::config")
         }
     }
 
+    TEST_CASE("inspect --s3 reads what an SDK reads, below its own flags, then CoreWeave's defaults")
+    {
+        const auto inspect = [](std::vector<std::string> args, cw::EnvMap env = {}) {
+            args.insert(args.begin(), {"--s3", "s3://my-bucket"});
+            return parse(std::move(args), std::move(env), cw::Command::inspect).inspect;
+        };
+        const auto defaults = inspect({});
+        CHECK(defaults.s3_endpoint == "https://cwobject.com");
+        CHECK(defaults.s3_region == "US-EAST-04A");
+        CHECK(defaults.s3_addressing == cw::S3Addressing::virtual_hosted);
+        CHECK(defaults.credentials_url == "http://127.0.0.1:9911");
+        CHECK(defaults.s3_ca_file.empty());
+        CHECK(defaults.caller_token_file.empty());
+
+        const cw::EnvMap sdk{{"AWS_ENDPOINT_URL", "http://cwlota.com"},
+                             {"AWS_DEFAULT_REGION", "US-WEST-01A"},
+                             {"AWS_CA_BUNDLE", "/etc/ca.pem"},
+                             {"AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:9920/v1/credentials"},
+                             {"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "/var/run/secrets/cwcreds/token"}};
+        const auto from_sdk = inspect({}, sdk);
+        CHECK(from_sdk.s3_endpoint == "http://cwlota.com");
+        CHECK(from_sdk.s3_region == "US-WEST-01A");
+        CHECK(from_sdk.s3_ca_file == "/etc/ca.pem");
+        CHECK(from_sdk.credentials_url == "http://127.0.0.1:9920/v1/credentials");
+        CHECK(from_sdk.caller_token_file == "/var/run/secrets/cwcreds/token");
+
+        auto more_specific = sdk;
+        more_specific["AWS_ENDPOINT_URL_S3"] = "https://cwobject.com";
+        more_specific["AWS_REGION"] = "US-EAST-01A";
+        CHECK(inspect({}, more_specific).s3_endpoint == "https://cwobject.com");
+        CHECK(inspect({}, more_specific).s3_region == "US-EAST-01A");
+
+        const auto flags = inspect({"--s3-endpoint", "http://localhost:9000", "--s3-region", "r", "--s3-addressing",
+                                    "path", "--sidecar", "http://127.0.0.1:9930", "--ca-file", "/ca"},
+                                   sdk);
+        CHECK(flags.s3_endpoint == "http://localhost:9000");
+        CHECK(flags.s3_region == "r");
+        CHECK(flags.s3_addressing == cw::S3Addressing::path);
+        CHECK(flags.credentials_url == "http://127.0.0.1:9930");
+        CHECK(flags.s3_ca_file == "/ca");
+    }
+
+    TEST_CASE("inspect --s3 refuses a bad URI or endpoint, and keys from anywhere but loopback")
+    {
+        const auto error = [](std::vector<std::string> args, cw::EnvMap env = {}) -> std::string {
+            try {
+                (void)parse(std::move(args), std::move(env), cw::Command::inspect);
+            } catch (const cw::ConfigError& e) {
+                return e.what();
+            }
+            return "no error";
+        };
+        CHECK(error({"--s3", "my-bucket"}).find("--s3: 'my-bucket' is not an s3://BUCKET[/KEY] URI") == 0);
+        CHECK(error({"--s3", "s3://b"}).find("--s3: 'b' is not a bucket name") == 0);
+        CHECK(error({"--s3", "s3://bucket", "--s3-endpoint", "cwobject.com"}).find("--s3-endpoint:") == 0);
+        CHECK(error({"--s3", "s3://bucket", "--s3-addressing", "dns"}).find("--s3-addressing:") == 0);
+        CHECK(error({"--s3", "s3://bucket"}, {{"AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                                               "https://api.coreweave.com/v1/cwobject/temporary-credentials/oidc/org"}})
+                  .find("AWS_CONTAINER_CREDENTIALS_FULL_URI: ") == 0);
+        CHECK(error({"--s3", "s3://bucket", "--sidecar", "http://10.0.0.7:9911"}).find("--sidecar") == 0);
+    }
+
     TEST_CASE("one-shot commands take upstream flags but not serving ones")
     {
         const auto config = parse({"--org-id", "o", "--ca-file", "/ca.pem"}, {}, cw::Command::credential_process);
