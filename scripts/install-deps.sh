@@ -16,11 +16,13 @@ packages=(
   slowhttptest  # tests/integration/test_slow_clients.py: a real slow-HTTP attack tool against both listeners
 )
 # The e2e compatibility matrix (tests/e2e/test_matrix.py) runs each of these
-# through the sidecar: AWS CLI v2 (/usr/bin/aws), rclone, restic, a Go program
-# built offline against aws-sdk-go-v2 1.17, and Ruby's aws-sdk-s3.
+# through the sidecar: AWS CLI v2 (/usr/bin/aws), rclone, restic, Go programs
+# built offline against aws-sdk-go-v2 1.17 and aws-sdk-go 1.44 (v1, the SDK
+# s5cmd pins, which sends only a static AWS_CONTAINER_AUTHORIZATION_TOKEN),
+# and Ruby's aws-sdk-s3.
 packages+=(
   awscli rclone restic ruby-aws-sdk-s3
-  golang-go golang-github-aws-aws-sdk-go-v2-dev
+  golang-go golang-github-aws-aws-sdk-go-v2-dev golang-github-aws-aws-sdk-go-dev
 )
 # Extra packages a caller asks for (e.g. the e2e suite's nodejs).
 packages+=("$@")
