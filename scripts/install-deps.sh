@@ -2,6 +2,7 @@
 # Installs what building and testing cwcreds needs, from Debian 12's
 # packages only. Safe to run again: it skips apt when everything is there.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/progress.sh"
 
 packages=(
   build-essential cmake pkg-config ca-certificates curl openssl
@@ -63,9 +64,20 @@ if ! command -v moto_server >/dev/null 2>&1; then
     "the demo uses its S3 stand-in" >&2
 fi
 
+# apt prints nothing worth reading for minutes (about 400 packages and 5 to
+# 10 minutes on a bare Debian 12): the package dpkg is at, every 30 s.
+apt_with_progress() {
+  local log status=0
+  log=$(mktemp)
+  run_with_progress "$log" '^(Unpacking|Setting up) [^ ]+' "$@" || status=$?
+  ((status == 0)) || tail -30 "$log" >&2
+  rm -f "$log"
+  return "$status"
+}
+
 if ((${#missing[@]})); then
-  echo "install-deps: installing ${missing[*]}"
+  echo "install-deps: installing ${missing[*]} (apt: seconds for a few packages, 5 to 10 minutes on a bare Debian 12)"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt_with_progress apt-get update -qq
+  apt_with_progress apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
