@@ -34,6 +34,7 @@
 # passed. Environment: CWCREDS_IMAGE (default localhost/cwcreds:ci).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/progress.sh
 
 image=${CWCREDS_IMAGE:-localhost/cwcreds:ci}
 base_full=docker.io/library/debian:bookworm
@@ -81,7 +82,7 @@ trap cleanup EXIT
 work=$(mktemp -d /var/tmp/cwcreds-container-test.XXXXXX)
 
 # ---------------------------------------------------------------- 1. tools
-log "installing podman and friends (skipped when present)"
+log "installing podman and friends (skipped when present; about 2 minutes otherwise)"
 timeout 900 bash scripts/install-deps.sh \
   podman buildah runc debootstrap fuse-overlayfs uidmap containernetworking-plugins
 
@@ -139,11 +140,11 @@ else
       "add the mirror this machine should use and run again" >&2
     exit 1
   fi
-  log "debootstrap --variant=minbase bookworm from $mirror"
+  log "debootstrap --variant=minbase bookworm from $mirror (first run only: a few minutes, then the images are kept)"
   rootfs=$work/rootfs
   debootstrap_ok=yes
-  timeout 900 debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 \
-    || debootstrap_ok=no
+  run_with_progress "$work/debootstrap.log" '^I: [A-Za-z]+ [^ ]*' timeout 900 debootstrap --variant=minbase bookworm \
+    "$rootfs" "$mirror" || debootstrap_ok=no
   # debootstrap mounts /proc, /sys (and may bind /dev) in the target; never
   # leave them behind, and never let rm cross into them.
   awk -v r="$rootfs" 'index($2, r "/") == 1 { print $2 }' /proc/mounts | sort -r | while read -r m; do
@@ -210,7 +211,7 @@ fi
 version=$(sed -n 's/^project(cwcreds VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
 revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 created=$(git log -1 --format=%cI 2>/dev/null || date -u +%Y-%m-%dT%H:%M:%SZ)
-log "podman build -t $image"
+log "podman build -t $image (about 6 minutes when the sources changed: it compiles and runs the unit tests; seconds when cached)"
 build_started=$SECONDS
 # The Dockerfile sets these labels from build arguments; buildah 1.28 reuses a
 # cached LABEL step even when its argument changed, so --label sets them too.
@@ -224,8 +225,8 @@ done
 if [[ -d .ccache ]]; then
   build_flags+=(-v "$PWD/.ccache:/ccache")
 fi
-if ! timeout 1500 podman --runtime runc build --pull=never --network host "${build_flags[@]}" \
-  -t "$image" -f Dockerfile . >"$work/build.log" 2>&1; then
+if ! run_with_progress "$work/build.log" '^(STEP [0-9]+/[0-9]+|\[ *[0-9]+%\])' timeout 1500 podman --runtime runc build \
+  --pull=never --network host "${build_flags[@]}" -t "$image" -f Dockerfile .; then
   tail -40 "$work/build.log"
   echo "container-test: podman build failed" >&2
   exit 1

@@ -2,6 +2,7 @@
 # Installs what building and testing cwcreds needs, from Debian 12's
 # packages only. Safe to run again: it skips apt when everything is there.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/progress.sh"
 
 packages=(
   build-essential cmake pkg-config ca-certificates curl openssl
@@ -16,11 +17,13 @@ packages=(
   slowhttptest  # tests/integration/test_slow_clients.py: a real slow-HTTP attack tool against both listeners
 )
 # The e2e compatibility matrix (tests/e2e/test_matrix.py) runs each of these
-# through the sidecar: AWS CLI v2 (/usr/bin/aws), rclone, restic, a Go program
-# built offline against aws-sdk-go-v2 1.17, and Ruby's aws-sdk-s3.
+# through the sidecar: AWS CLI v2 (/usr/bin/aws), rclone, restic, Go programs
+# built offline against aws-sdk-go-v2 1.17 and aws-sdk-go 1.44 (v1, the SDK
+# s5cmd pins, which sends only a static AWS_CONTAINER_AUTHORIZATION_TOKEN),
+# and Ruby's aws-sdk-s3.
 packages+=(
   awscli rclone restic ruby-aws-sdk-s3
-  golang-go golang-github-aws-aws-sdk-go-v2-dev
+  golang-go golang-github-aws-aws-sdk-go-v2-dev golang-github-aws-aws-sdk-go-dev
 )
 # Extra packages a caller asks for (e.g. the e2e suite's nodejs).
 packages+=("$@")
@@ -61,9 +64,20 @@ if ! command -v moto_server >/dev/null 2>&1; then
     "the demo uses its S3 stand-in" >&2
 fi
 
+# apt prints nothing worth reading for minutes (about 400 packages and 5 to
+# 10 minutes on a bare Debian 12): the package dpkg is at, every 30 s.
+apt_with_progress() {
+  local log status=0
+  log=$(mktemp)
+  run_with_progress "$log" '^(Unpacking|Setting up) [^ ]+' "$@" || status=$?
+  ((status == 0)) || tail -30 "$log" >&2
+  rm -f "$log"
+  return "$status"
+}
+
 if ((${#missing[@]})); then
-  echo "install-deps: installing ${missing[*]}"
+  echo "install-deps: installing ${missing[*]} (apt: seconds for a few packages, 5 to 10 minutes on a bare Debian 12)"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt_with_progress apt-get update -qq
+  apt_with_progress apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi

@@ -31,6 +31,7 @@
 # mutant run was caught.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/progress.sh
 repo=$PWD
 
 names=() files=() edits=() selections=() groups=()
@@ -133,7 +134,7 @@ jobs=$(nproc)
 build_copy() {
   local log=$1
   shift
-  cmake --build "$build" -j "$jobs" --target "$@" >"$log" 2>&1
+  run_with_progress "$log" '^\[ *[0-9]+%\]' cmake --build "$build" -j "$jobs" --target "$@"
 }
 # The target a selection's tests run.
 target_of() {
@@ -142,7 +143,7 @@ target_of() {
     *) echo unit_tests ;;
   esac
 }
-echo "mutants: building the copy ($build)"
+echo "mutants: building the copy ($build; seconds through ccache after the normal build, about 4 minutes cold)"
 cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=CI -DCWCREDS_WERROR=ON \
   -DCMAKE_CXX_COMPILER_LAUNCHER="$repo/scripts/ccache-launcher.sh" \
   >"$logs/configure.log" 2>&1 || { cat "$logs/configure.log"; exit 1; }
@@ -195,7 +196,7 @@ for i in "${chosen[@]}"; do
     continue
   fi
   baseline_done[$sel]=1
-  echo "mutants: baseline: ctest $sel"
+  echo "mutants: baseline: ctest $sel (seconds to a minute)"
   if ! run_selection "$logs/baseline.log" "" "$sel"; then
     grep -E "Failed|\*\*\*|tests passed" "$logs/baseline.log" | tail -15
     echo "mutants: the unmutated copy fails 'ctest $sel': fix that first" >&2
@@ -204,6 +205,7 @@ for i in "${chosen[@]}"; do
 done
 
 caught=0 survived=0 broken=0
+echo "mutants: ${#chosen[@]} mutants, each rebuilt and tested (5 to 90 s each, one line per mutant)"
 for i in "${chosen[@]}"; do
   name=${names[$i]} file=${files[$i]} edit=${edits[$i]} sel=${selections[$i]}
   t0=$SECONDS

@@ -14,6 +14,7 @@
 #   CWCREDS_SANITIZERS=no bash scripts/test.sh   # the normal build only
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/progress.sh
 
 quick=no
 case "${1:-}" in
@@ -41,6 +42,7 @@ end_stage() {
 }
 
 begin_stage "install-deps"
+echo "=== install-deps (seconds when everything is present; 5 to 10 minutes on a bare Debian 12)"
 bash scripts/install-deps.sh
 
 jobs=$(nproc)
@@ -58,9 +60,15 @@ run_suite() {
   # copy and the benchmark's build reuse the normal build's objects.
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=CI -DCWCREDS_WERROR=ON \
     -DCMAKE_CXX_COMPILER_LAUNCHER="$PWD/scripts/ccache-launcher.sh" "$@" >/dev/null
-  build_with_progress "$dir"
+  progress_since=$stage_started build_with_progress "$dir" "$jobs"
   begin_stage "${name}: test"
-  echo "=== ${name}: test"
+  # ctest prints each test as it ends: the longest take 2 to 3 minutes.
+  if [[ $name == normal && $filter != *unit* ]]; then
+    echo "=== ${name}: test (about 5 minutes; the e2e tests first build their clients with npm ci and" \
+      "go build: about a minute on a fresh machine, seconds after)"
+  else
+    echo "=== ${name}: test (about 5 minutes)"
+  fi
   local log="$dir/ctest.log"
   set +e
   # shellcheck disable=SC2086 # the filter is zero or two words
@@ -87,30 +95,6 @@ print_stage_times() {
     printf '  %-22s %4d s\n' "${stage_names[$i]}" "${stage_seconds[$i]}"
   done
   printf '  %-22s %4d s\n' "all" "$SECONDS"
-}
-
-# The build, with one line of progress every 30 s (cmake's percentage) instead
-# of minutes of silence; warnings and errors in full.
-build_with_progress() {
-  local dir=$1 log
-  log=$(mktemp)
-  set +e
-  cmake --build "$dir" -j "$jobs" >"$log" 2>&1 &
-  local pid=$! last="" next_report=$((SECONDS + 30))
-  while kill -0 "$pid" 2>/dev/null; do
-    sleep 1
-    if ((SECONDS >= next_report)); then
-      last=$(grep -o '^\[ *[0-9]*%\]' "$log" | tail -1)
-      echo "    ... ${last:-[  0%]} after $((SECONDS - stage_started)) s"
-      next_report=$((SECONDS + 30))
-    fi
-  done
-  wait "$pid"
-  local status=$?
-  set -e
-  grep -E "error|warning" "$log" || true
-  rm -f "$log"
-  return "$status"
 }
 
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
@@ -170,7 +154,7 @@ fi
 # The benchmark in smoke mode (seconds): keeps bench/ working; no timing is
 # judged. One test.
 begin_stage "bench smoke"
-echo "=== bench: smoke run (bench/run.sh --smoke)"
+echo "=== bench: smoke run (bench/run.sh --smoke; about a minute)"
 if bash bench/run.sh --smoke; then
   passed=$((passed + 1))
 else
@@ -179,7 +163,7 @@ fi
 
 # The image: built offline with podman, run against the emulator; one test.
 begin_stage "container"
-echo "=== container: build and run the image (scripts/container-test.sh)"
+echo "=== container: build and run the image (scripts/container-test.sh; about 6 minutes when the sources changed, 20 s otherwise)"
 if bash scripts/container-test.sh; then
   passed=$((passed + 1))
 else
