@@ -7,6 +7,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -42,8 +43,20 @@ using EnvMap = std::map<std::string, std::string, std::less<>>;
 
 Config parse_config(Command command, std::span<const std::string> args, const EnvMap& env);
 
-// `cwcreds <command> --help`, generated from the settings table.
+// `cwcreds <command> --help` and `cwcreds help <command>`, generated from the settings table.
 std::string help_text(Command command);
+
+// `cwcreds help`: the commands and the few flags most users set.
+std::string overview_text();
+
+// `cwcreds completion bash|zsh`: subcommands and each one's flags; empty for another shell.
+std::string completion_script(std::string_view shell);
+
+// The command a name on the command line means, if any.
+std::optional<Command> command_named(std::string_view name);
+
+// "unknown command 'serv'; did you mean serve?"
+std::string unknown_command_message(std::string_view name);
 
 // The same table as Markdown, for README.md (a unit test keeps them equal).
 std::string settings_markdown(Command command);
