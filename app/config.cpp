@@ -708,10 +708,36 @@ Most used flags (each also read from its CWCREDS_* variable):
     return text;
 }
 
+// The values a completion offers after a flag taking this kind of value.
+std::string_view value_choices(std::string_view value_name)
+{
+    if (value_name == "MODE") {
+        return "container-credentials oidc";
+    }
+    if (value_name == "FORMAT") {
+        return "text json";
+    }
+    if (value_name == "LEVEL") {
+        return "debug info warn error";
+    }
+    return {};
+}
+
 std::string completion_script(std::string_view shell)
 {
     std::string words = "serve exchange credential-process inspect inject webhook completion help";
     if (shell == "bash") {
+        std::string values;
+        std::vector<std::string_view> seen_values;
+        for (const auto& setting : k_settings) {
+            const auto choices = value_choices(setting.value_name);
+            if (!choices.empty() &&
+                std::find(seen_values.begin(), seen_values.end(), setting.flag) == seen_values.end()) {
+                seen_values.push_back(setting.flag);
+                values += fmt::format("        {}) COMPREPLY=($(compgen -W \"{}\" -- \"$cur\")); return ;;\n",
+                                      setting.flag, choices);
+            }
+        }
         std::string cases;
         for (const auto command : k_commands) {
             std::string flags = "--help";
@@ -726,7 +752,9 @@ std::string completion_script(std::string_view shell)
         }
         return fmt::format(R"(# bash completion for cwcreds: source <(cwcreds completion bash)
 _cwcreds() {{
-    local cur=${{COMP_WORDS[COMP_CWORD]}} flags
+    local cur=${{COMP_WORDS[COMP_CWORD]}} prev=${{COMP_WORDS[COMP_CWORD-1]}} flags
+    case $prev in
+{2}    esac
     if [[ $COMP_CWORD -eq 1 ]]; then
         COMPREPLY=($(compgen -W "{0} --help --version" -- "$cur"))
         return
@@ -744,7 +772,7 @@ _cwcreds() {{
 }}
 complete -o filenames -F _cwcreds cwcreds
 )",
-                           words, cases);
+                           words, cases, values);
     }
     if (shell == "zsh") {
         std::string cases;
@@ -760,12 +788,19 @@ complete -o filenames -F _cwcreds cwcreds
                 for (std::size_t pos = 0; (pos = help.find_first_of("[]:'\\", pos)) != std::string::npos;) {
                     help.erase(pos, 1);
                 }
+                // _arguments' "message:action": no colon in the message; files
+                // for paths, the choices where there are some, else nothing to offer.
+                std::string value_name{setting.value_name};
+                std::replace(value_name.begin(), value_name.end(), ':', ' ');
+                const std::string_view choices = value_choices(setting.value_name);
+                const std::string action = setting.value_name == "PATH" || setting.value_name == "FILE" ? "_files"
+                                           : choices.empty()                                            ? " "
+                                                             : "(" + std::string{choices} + ")";
                 while (!help.empty() && help.back() == ' ') {
                     help.pop_back();
                 }
-                specs +=
-                    fmt::format(" \\\n                '{}[{}]{}'", setting.flag, help,
-                                setting.value_name.empty() ? "" : ":" + std::string{setting.value_name} + ":_files");
+                specs += fmt::format(" \\\n                '{}[{}]{}'", setting.flag, help,
+                                     setting.value_name.empty() ? "" : ":" + value_name + ":" + action);
             }
             cases +=
                 fmt::format("        {}) _arguments '--help[show the flags]'{} ;;\n", command_name(command), specs);
