@@ -43,6 +43,10 @@ int main(int argc, char** argv)
             std::cout << cw::overview_text();
             return 0;
         }
+        if (args[1] == "completion" || args[1] == "help") {
+            std::cout << cw::overview_text();
+            return 0;
+        }
         // `cwcreds help SUB` is `cwcreds SUB --help`.
         if (const auto command = cw::command_named(args[1])) {
             std::cout << cw::help_text(*command);
