@@ -39,11 +39,7 @@ int main(int argc, char** argv)
         return 2;
     }
     if (args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
-        if (args.size() < 2) {
-            std::cout << cw::overview_text();
-            return 0;
-        }
-        if (args[1] == "completion" || args[1] == "help") {
+        if (args.size() < 2 || args[1] == "completion" || args[1] == "help") {
             std::cout << cw::overview_text();
             return 0;
         }
