@@ -4,12 +4,17 @@
 // it goes through the same parser as user input), value name, help line, and
 // which subcommands read it. Cross-setting rules (loopback, org id, endpoint
 // scheme) are checked once all rows are applied.
+//
+// Longer than 600 lines: everything that reads the table (parsing, help,
+// suggestions, completion scripts, README) stays next to it, so no other
+// file learns its layout.
 #include "app/config.hpp"
 
 #include <algorithm>
 #include <array>
 #include <initializer_list>
 #include <optional>
+#include <vector>
 
 #include <spdlog/fmt/fmt.h>
 
@@ -109,46 +114,77 @@ void apply_log_level(Config& config, std::string_view text)
     }
 }
 
+ExchangeMode exchange_mode(std::string_view text)
+{
+    if (text == "container-credentials") {
+        return ExchangeMode::container_credentials;
+    }
+    if (text == "oidc") {
+        return ExchangeMode::oidc;
+    }
+    throw BadValue{"'" + std::string{text} + "' is not container-credentials or oidc"};
+}
+
+Millis key_lifetime(std::string_view text)
+{
+    const Millis value = duration_value(text);
+    if (value < std::chrono::seconds{1} || value > std::chrono::hours{12}) {
+        throw BadValue{"'" + std::string{text} + "' is out of range: CoreWeave accepts 1s to 12h"};
+    }
+    return value;
+}
+
+void apply_log_format(Config& config, std::string_view text)
+{
+    if (text == "text") {
+        config.log_format = LogFormat::text;
+    } else if (text == "json") {
+        config.log_format = LogFormat::json;
+    } else {
+        throw BadValue{"'" + std::string{text} + "' is not text or json"};
+    }
+}
+
 // clang-format off
 constexpr std::array k_settings{
     Setting{"--token-file", "CWCREDS_TOKEN_FILE", "/var/run/secrets/tokens/oidc-token", "PATH",
-            "projected service-account token to exchange", k_upstream | k_inspect,
-            [](Config& c, std::string_view v) {
-                c.sidecar.token_file = non_empty(v);
-                c.inspect.token_file = c.sidecar.token_file;
-            }},
+            "projected service-account token to exchange (the pod's projected token volume)", k_upstream,
+            [](Config& c, std::string_view v) { c.sidecar.token_file = non_empty(v); }},
+    Setting{"--token-file", "CWCREDS_TOKEN_FILE", "/var/run/secrets/tokens/oidc-token", "PATH",
+            "projected service-account token to check", k_inspect,
+            [](Config& c, std::string_view v) { c.inspect.token_file = non_empty(v); }},
     Setting{"--org-id", "CWCREDS_ORG_ID", "", "ID",
-            "CoreWeave organization id; builds the endpoint URL, required in oidc mode", k_upstream | k_inspect | k_injecting,
-            [](Config& c, std::string_view v) {
-                c.sidecar.upstream.org_id = v;
-                c.inspect.org_id = v;
-                c.inject.mutation.org_id = v;
-            }},
+            "CoreWeave organization id; builds the endpoint URL (unless --endpoint), required with --exchange oidc",
+            k_upstream,
+            [](Config& c, std::string_view v) { c.sidecar.upstream.org_id = v; }},
+    Setting{"--org-id", "CWCREDS_ORG_ID", "", "ID",
+            "CoreWeave organization id; only fills in the bucket-policy principal the report suggests", k_inspect,
+            [](Config& c, std::string_view v) { c.inspect.org_id = v; }},
+    Setting{"--org-id", "CWCREDS_ORG_ID", "", "ID",
+            "organization id the injected sidecar exchanges for (a pod's cwcreds.coreweave.com/org-id annotation "
+            "wins; else the org of a migrated AWS_CONTAINER_CREDENTIALS_FULL_URI)", k_injecting,
+            [](Config& c, std::string_view v) { c.inject.mutation.org_id = v; }},
     Setting{"--endpoint", "CWCREDS_ENDPOINT", "", "URL",
             "full exchange URL (default: CoreWeave's for the mode); http:// only for loopback", k_upstream,
             [](Config& c, std::string_view v) { c.sidecar.upstream.endpoint = v; }},
     Setting{"--exchange", "CWCREDS_EXCHANGE", "container-credentials", "MODE",
-            "container-credentials (GET, 15-minute keys) or oidc (POST, --duration keys)", k_upstream | k_injecting,
+            "container-credentials (GET, 15-minute keys) or oidc (POST, --duration keys)", k_upstream,
+            [](Config& c, std::string_view v) { c.sidecar.upstream.mode = exchange_mode(v); }},
+    Setting{"--exchange", "CWCREDS_EXCHANGE", "container-credentials", "MODE",
+            "the injected sidecar's exchange: container-credentials (15-minute keys) or oidc (--duration keys); a "
+            "pod's cwcreds.coreweave.com/exchange annotation wins", k_injecting,
             [](Config& c, std::string_view v) {
+                (void)exchange_mode(v);
                 c.inject.mutation.exchange = v;
-                if (v == "container-credentials") {
-                    c.sidecar.upstream.mode = ExchangeMode::container_credentials;
-                } else if (v == "oidc") {
-                    c.sidecar.upstream.mode = ExchangeMode::oidc;
-                } else {
-                    throw BadValue{"'" + std::string{v} + "' is not container-credentials or oidc"};
-                }
             }},
     Setting{"--duration", "CWCREDS_DURATION", "1h", "DURATION",
-            "requested key lifetime in oidc mode, 1s to 12h", k_upstream | k_injecting,
-            [](Config& c, std::string_view v) {
-                const Millis value = duration_value(v);
-                if (value < std::chrono::seconds{1} || value > std::chrono::hours{12}) {
-                    throw BadValue{"'" + std::string{v} + "' is out of range: CoreWeave accepts 1s to 12h"};
-                }
-                c.sidecar.upstream.duration = value;
-                c.inject.mutation.duration = duration_text(value);
-            }},
+            "key lifetime to request, 1s to 12h; only with --exchange oidc (container-credentials keys last 15 "
+            "minutes, so giving --duration there is refused)", k_upstream,
+            [](Config& c, std::string_view v) { c.sidecar.upstream.duration = key_lifetime(v); }},
+    Setting{"--duration", "CWCREDS_DURATION", "1h", "DURATION",
+            "the injected sidecar's key lifetime, 1s to 12h; only with --exchange oidc (refused otherwise); a pod's "
+            "cwcreds.coreweave.com/duration annotation wins", k_injecting,
+            [](Config& c, std::string_view v) { c.inject.mutation.duration = duration_text(key_lifetime(v)); }},
     Setting{"--ca-file", "CWCREDS_CA_FILE", "", "PATH",
             "CA bundle for the upstream TLS (default: the system trust store)", k_upstream,
             [](Config& c, std::string_view v) { c.sidecar.upstream.ca_file = v; }},
@@ -224,18 +260,15 @@ constexpr std::array k_settings{
                 c.sidecar.server.max_connections = count_value(v, 1, 65536);
             }},
     Setting{"--log-format", "CWCREDS_LOG_FORMAT", "text", "FORMAT",
-            "log line format: text or json", k_upstream | k_inspect | k_webhook,
-            [](Config& c, std::string_view v) {
-                if (v == "text") {
-                    c.log_format = LogFormat::text;
-                } else if (v == "json") {
-                    c.log_format = LogFormat::json;
-                } else {
-                    throw BadValue{"'" + std::string{v} + "' is not text or json"};
-                }
-            }},
+            "log line format: text or json", k_serve | k_webhook, apply_log_format},
     Setting{"--log-level", "CWCREDS_LOG_LEVEL", "info", "LEVEL",
-            "debug, info, warn or error", k_upstream | k_inspect | k_webhook, apply_log_level},
+            "debug, info, warn or error", k_serve | k_webhook, apply_log_level},
+    Setting{"--log-format", "CWCREDS_LOG_FORMAT", "text", "FORMAT",
+            "format of the warnings and errors written to stderr (the credentials go to stdout): text or json",
+            k_exchange | k_credential_process, apply_log_format},
+    Setting{"--log-level", "CWCREDS_LOG_LEVEL", "warn", "LEVEL",
+            "debug, info, warn or error; on stderr, never mixed with the credentials on stdout",
+            k_exchange | k_credential_process, apply_log_level},
     Setting{"--audience", "CWCREDS_AUDIENCE", "https://coreweave.com/iam", "AUD",
             "the audience the token must carry", k_inspect,
             [](Config& c, std::string_view v) { c.inspect.audience = non_empty(v); }},
@@ -274,8 +307,9 @@ constexpr std::array k_settings{
     Setting{"--ca-file", "CWCREDS_S3_CA_FILE", "", "PATH",
             "with --s3: CA bundle for the S3 endpoint's TLS (default: AWS_CA_BUNDLE, else the system trust store)",
             k_inspect, [](Config& c, std::string_view v) { c.inspect.s3_ca_file = v; }},
-    Setting{"--image", "CWCREDS_IMAGE", "cwcreds:" CWCREDS_VERSION, "IMAGE",
-            "the sidecar image to inject (a pod's cwcreds.coreweave.com/image annotation wins)", k_injecting,
+    Setting{"--image", "CWCREDS_IMAGE", "", "IMAGE",
+            "required: the sidecar image to inject, with its registry (e.g. registry.example.com/cwcreds:"
+            CWCREDS_VERSION "); a pod's cwcreds.coreweave.com/image annotation wins", k_injecting,
             [](Config& c, std::string_view v) { c.inject.mutation.image = non_empty(v); }},
     Setting{"-f", "CWCREDS_INJECT_FILE", "-", "FILE",
             "Kubernetes YAML or JSON to read; - for stdin", k_inject,
@@ -302,6 +336,14 @@ constexpr std::array k_settings{
 };
 // clang-format on
 
+bool applies_to(const Setting& setting, Command command)
+{
+    return (setting.commands & (1U << static_cast<unsigned>(command))) != 0;
+}
+
+constexpr std::array k_commands{Command::serve,   Command::exchange, Command::credential_process,
+                                Command::inspect, Command::inject,   Command::webhook};
+
 const Setting* find_flag(std::string_view flag, Command command)
 {
     for (const auto& setting : k_settings) {
@@ -312,9 +354,98 @@ const Setting* find_flag(std::string_view flag, Command command)
     return nullptr;
 }
 
+// `<ORG-ID>`, `REPLACE-WITH-ORG-ID`: what examples and the kustomize
+// components hold until a user edits them. Never anyone's real value.
+bool is_placeholder(std::string_view value)
+{
+    if ((value.size() >= 2 && value.front() == '<' && value.back() == '>') ||
+        value.find("REPLACE-WITH-") != std::string_view::npos) {
+        return true;
+    }
+    // <ORG-ID>, <REGISTRY>/cwcreds:<VERSION>: an upper-case word in angle brackets.
+    for (std::size_t open = value.find('<'); open != std::string_view::npos; open = value.find('<', open + 1)) {
+        const std::size_t close = value.find('>', open);
+        if (close == std::string_view::npos) {
+            return false;
+        }
+        const std::string_view word = value.substr(open + 1, close - open - 1);
+        if (!word.empty() && std::all_of(word.begin(), word.end(), [](char c) {
+                return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+            })) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// Levenshtein distance, for "did you mean".
+std::size_t edit_distance(std::string_view a, std::string_view b)
+{
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) {
+        row[j] = j;
+    }
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t above = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            diagonal = above;
+        }
+    }
+    return row[b.size()];
+}
+
+// The candidate nearest to `word`, if near enough to be a typo of it.
+std::optional<std::string_view> nearest(std::string_view word, const std::vector<std::string_view>& candidates)
+{
+    const std::size_t limit = std::clamp<std::size_t>(word.size() / 3, 1, 3);
+    std::optional<std::string_view> best;
+    std::size_t best_distance = limit + 1;
+    for (const auto candidate : candidates) {
+        const std::size_t distance = edit_distance(word, candidate);
+        if (distance < best_distance) {
+            best = candidate;
+            best_distance = distance;
+        }
+    }
+    return best;
+}
+
+std::string unknown_flag_message(const std::string& flag, Command command)
+{
+    const unsigned bit = 1U << static_cast<unsigned>(command);
+    std::string message = flag + ": unknown flag for 'cwcreds " + std::string{command_name(command)} + "'";
+    std::vector<std::string_view> own;
+    for (const auto& setting : k_settings) {
+        if ((setting.commands & bit) != 0) {
+            own.push_back(setting.flag);
+        }
+    }
+    own.push_back("--help");
+    if (const auto guess = nearest(flag, own)) {
+        return message + "; did you mean " + std::string{*guess} + "?";
+    }
+    std::string others;
+    for (const auto other : k_commands) {
+        if (find_flag(flag, other) != nullptr) {
+            others += (others.empty() ? "" : ", ") + std::string{command_name(other)};
+        }
+    }
+    if (!others.empty()) {
+        return message + " (it is a flag of " + others + ")";
+    }
+    return message + " (see cwcreds help " + std::string{command_name(command)} + ")";
+}
+
 void apply(const Setting& setting, std::string_view source, Config& config, std::string_view value)
 {
     try {
+        if (is_placeholder(value)) {
+            throw BadValue{"'" + std::string{value} +
+                           "' is a placeholder left from an example: put your own value there"};
+        }
         setting.apply(config, value);
     } catch (const BadValue& bad) {
         throw ConfigError{std::string{source} + ": " + bad.message};
@@ -402,6 +533,14 @@ void validate_s3(const InspectSettings& inspect)
 
 void validate(Config& config)
 {
+    // Without a registry the kubelet cannot pull the injected sidecar
+    // (ImagePullBackOff): no default image, and --remove needs none.
+    if ((config.command == Command::webhook || (config.command == Command::inject && !config.inject.remove)) &&
+        config.inject.mutation.image.empty()) {
+        throw ConfigError{
+            "--image: required: the sidecar image to inject, with its registry (e.g. "
+            "registry.example.com/cwcreds:" CWCREDS_VERSION "); env CWCREDS_IMAGE"};
+    }
     if (config.command == Command::webhook) {
         if (config.webhook.tls_cert_file.empty() || config.webhook.tls_key_file.empty()) {
             throw ConfigError{
@@ -499,6 +638,7 @@ Config parse_config(Command command, std::span<const std::string> args, const En
 {
     Config config;
     config.command = command;
+    std::string duration_source;  // where an explicit --duration came from
     const unsigned bit = 1U << static_cast<unsigned>(command);
     // Defaults, then environment, then flags: later sources win.
     for (const auto& setting : k_settings) {
@@ -518,7 +658,11 @@ Config parse_config(Command command, std::span<const std::string> args, const En
             continue;
         }
         if (const auto it = env.find(setting.env); it != env.end()) {
-            apply(setting, std::string{setting.env} + " (" + std::string{setting.flag} + ")", config, it->second);
+            const std::string source = std::string{setting.env} + " (" + std::string{setting.flag} + ")";
+            apply(setting, source, config, it->second);
+            if (setting.flag == "--duration") {
+                duration_source = source;
+            }
         }
     }
     for (std::size_t i = 0; i < args.size(); ++i) {
@@ -532,10 +676,12 @@ Config parse_config(Command command, std::span<const std::string> args, const En
         const Setting* setting = find_flag(flag, command);
         if (setting == nullptr) {
             if (arg.rfind("--", 0) == 0) {
-                throw ConfigError{flag + ": unknown flag for 'cwcreds " + std::string{command_name(command)} +
-                                  "' (see --help)"};
+                throw ConfigError{unknown_flag_message(flag, command)};
             }
             throw ConfigError{"'" + arg + "': unexpected argument (flags start with --; see --help)"};
+        }
+        if (flag == "--duration") {
+            duration_source = flag;
         }
         if (equals != std::string::npos) {
             apply(*setting, flag, config, std::string_view{arg}.substr(equals + 1));
@@ -551,7 +697,40 @@ Config parse_config(Command command, std::span<const std::string> args, const En
         resolve_s3(config.inspect, env);
     }
     validate(config);
+    // The container-credentials endpoint decides the lifetime (15 minutes): a
+    // --duration asked for there would be logged and silently not honoured.
+    const bool oidc = command == Command::inject || command == Command::webhook
+                          ? config.inject.mutation.exchange == "oidc"
+                          : config.sidecar.upstream.mode == ExchangeMode::oidc;
+    if (!duration_source.empty() && !oidc && command != Command::inspect) {
+        throw ConfigError{duration_source +
+                          ": container-credentials keys always last 15 minutes; --duration applies only with "
+                          "--exchange oidc"};
+    }
     return config;
+}
+
+std::optional<Command> command_named(std::string_view name)
+{
+    for (const auto command : k_commands) {
+        if (command_name(command) == name) {
+            return command;
+        }
+    }
+    return std::nullopt;
+}
+
+std::string unknown_command_message(std::string_view name)
+{
+    std::vector<std::string_view> names{"help", "completion", "version"};
+    for (const auto command : k_commands) {
+        names.push_back(command_name(command));
+    }
+    std::string message = "unknown command '" + std::string{name} + "'";
+    if (const auto guess = nearest(name, names)) {
+        message += "; did you mean " + std::string{*guess} + "?";
+    }
+    return message;
 }
 
 std::string help_text(Command command)
@@ -574,6 +753,168 @@ std::string help_text(Command command)
         text += "\n";
     }
     return text;
+}
+
+std::string overview_text()
+{
+    std::string text = R"(cwcreds: CoreWeave workload-identity credentials for AWS SDKs
+
+Usage: cwcreds <command> [flags]
+
+Commands:
+  serve               run the sidecar: exchange the pod's token, serve S3 keys on 127.0.0.1
+  exchange            one exchange now; print container-credentials JSON
+  credential-process  one exchange now; print AWS credential_process JSON
+  inspect             check the token file (and a running sidecar) for what breaks credentials
+  inject              add cwcreds to every pod template of Kubernetes YAML (stdin or -f FILE)
+  webhook             the mutating admission webhook: pods labelled cwcreds/inject: "true" get cwcreds
+  completion          print a shell completion script: cwcreds completion bash|zsh
+  help                this text; `cwcreds help <command>` for a command's flags
+
+Most used flags (each also read from its CWCREDS_* variable):
+)";
+    // The few flags most users set; `cwcreds help <command>` has the rest.
+    constexpr std::array<std::pair<std::string_view, std::string_view>, 5> k_most_used{{
+        {"--org-id", "your CoreWeave organization id"},
+        {"--token-file", "the projected service-account token"},
+        {"--exchange", "container-credentials (15-minute keys) or oidc (--duration keys)"},
+        {"--endpoint", "another exchange URL than CoreWeave's"},
+        {"--image", "the sidecar image inject and webhook add (required there)"},
+    }};
+    for (const auto& [flag, meaning] : k_most_used) {
+        std::string commands;
+        std::string_view env;
+        std::string_view value_name;
+        for (const auto command : k_commands) {
+            if (const Setting* setting = find_flag(flag, command)) {
+                commands += (commands.empty() ? "" : ", ") + std::string{command_name(command)};
+                env = setting->env;
+                value_name = setting->value_name;
+            }
+        }
+        text += fmt::format("  {:<20}{}\n                      env {}; {}\n",
+                            std::string{flag} + " " + std::string{value_name}, meaning, env, commands);
+    }
+    text +=
+        "\nRun `cwcreds help <command>` (or `cwcreds <command> --help`) for all of its flags.\n"
+        "`cwcreds --version` prints the version.\n";
+    return text;
+}
+
+// The values a completion offers after a flag taking this kind of value.
+std::string_view value_choices(std::string_view value_name)
+{
+    if (value_name == "MODE") {
+        return "container-credentials oidc";
+    }
+    if (value_name == "FORMAT") {
+        return "text json";
+    }
+    if (value_name == "LEVEL") {
+        return "debug info warn error";
+    }
+    return {};
+}
+
+std::string completion_script(std::string_view shell)
+{
+    std::string words = "serve exchange credential-process inspect inject webhook completion help";
+    if (shell == "bash") {
+        std::string values;
+        std::vector<std::string_view> seen_values;
+        for (const auto& setting : k_settings) {
+            const auto choices = value_choices(setting.value_name);
+            if (!choices.empty() &&
+                std::find(seen_values.begin(), seen_values.end(), setting.flag) == seen_values.end()) {
+                seen_values.push_back(setting.flag);
+                values += fmt::format("        {}) COMPREPLY=($(compgen -W \"{}\" -- \"$cur\")); return ;;\n",
+                                      setting.flag, choices);
+            }
+        }
+        std::string cases;
+        for (const auto command : k_commands) {
+            std::string flags = "--help";
+            std::vector<std::string_view> seen;
+            for (const auto& setting : k_settings) {
+                if (applies_to(setting, command) && std::find(seen.begin(), seen.end(), setting.flag) == seen.end()) {
+                    seen.push_back(setting.flag);
+                    flags += " " + std::string{setting.flag};
+                }
+            }
+            cases += fmt::format("        {}) flags=\"{}\" ;;\n", command_name(command), flags);
+        }
+        return fmt::format(R"(# bash completion for cwcreds: source <(cwcreds completion bash)
+_cwcreds() {{
+    local cur=${{COMP_WORDS[COMP_CWORD]}} prev=${{COMP_WORDS[COMP_CWORD-1]}} flags
+    case $prev in
+{2}    esac
+    if [[ $COMP_CWORD -eq 1 ]]; then
+        COMPREPLY=($(compgen -W "{0} --help --version" -- "$cur"))
+        return
+    fi
+    case ${{COMP_WORDS[1]}} in
+{1}        help) flags="{0}" ;;
+        completion) flags="bash zsh" ;;
+        *) return ;;
+    esac
+    if [[ ${{COMP_WORDS[1]}} == help || ${{COMP_WORDS[1]}} == completion || $cur == -* ]]; then
+        COMPREPLY=($(compgen -W "$flags" -- "$cur"))
+    else
+        COMPREPLY=($(compgen -f -- "$cur"))
+    fi
+}}
+complete -o filenames -F _cwcreds cwcreds
+)",
+                           words, cases, values);
+    }
+    if (shell == "zsh") {
+        std::string cases;
+        for (const auto command : k_commands) {
+            std::string specs;
+            std::vector<std::string_view> seen;
+            for (const auto& setting : k_settings) {
+                if (!applies_to(setting, command) || std::find(seen.begin(), seen.end(), setting.flag) != seen.end()) {
+                    continue;
+                }
+                seen.push_back(setting.flag);
+                std::string help{setting.help.substr(0, setting.help.find_first_of(";("))};
+                for (std::size_t pos = 0; (pos = help.find_first_of("[]:'\\", pos)) != std::string::npos;) {
+                    help.erase(pos, 1);
+                }
+                // _arguments' "message:action": no colon in the message; files
+                // for paths, the choices where there are some, else nothing to offer.
+                std::string value_name{setting.value_name};
+                std::replace(value_name.begin(), value_name.end(), ':', ' ');
+                const std::string_view choices = value_choices(setting.value_name);
+                const std::string action = setting.value_name == "PATH" || setting.value_name == "FILE" ? "_files"
+                                           : choices.empty()                                            ? " "
+                                                             : "(" + std::string{choices} + ")";
+                while (!help.empty() && help.back() == ' ') {
+                    help.pop_back();
+                }
+                specs += fmt::format(" \\\n                '{}[{}]{}'", setting.flag, help,
+                                     setting.value_name.empty() ? "" : ":" + value_name + ":" + action);
+            }
+            cases +=
+                fmt::format("        {}) _arguments '--help[show the flags]'{} ;;\n", command_name(command), specs);
+        }
+        return fmt::format(R"(#compdef cwcreds
+# zsh completion for cwcreds: source <(cwcreds completion zsh)
+_cwcreds() {{
+    if (( CURRENT == 2 )); then
+        compadd -- {0} --help --version
+        return
+    fi
+    case $words[2] in
+{1}        help) compadd -- {0} ;;
+        completion) compadd -- bash zsh ;;
+    esac
+}}
+if (( $+functions[compdef] )); then compdef _cwcreds cwcreds; fi
+)",
+                           words, cases);
+    }
+    return {};
 }
 
 std::string settings_markdown(Command command)

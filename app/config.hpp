@@ -8,6 +8,7 @@
 
 #include <array>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -55,8 +56,20 @@ inline constexpr std::array<std::string_view, 8> k_aws_variables{"AWS_CONTAINER_
 
 Config parse_config(Command command, std::span<const std::string> args, const EnvMap& env);
 
-// `cwcreds <command> --help`, generated from the settings table.
+// `cwcreds <command> --help` and `cwcreds help <command>`, generated from the settings table.
 std::string help_text(Command command);
+
+// `cwcreds help`: the commands and the few flags most users set.
+std::string overview_text();
+
+// `cwcreds completion bash|zsh`: subcommands and each one's flags; empty for another shell.
+std::string completion_script(std::string_view shell);
+
+// The command a name on the command line means, if any.
+std::optional<Command> command_named(std::string_view name);
+
+// "unknown command 'serv'; did you mean serve?"
+std::string unknown_command_message(std::string_view name);
 
 // The same table as Markdown, for docs/reference.md (a unit test keeps them equal).
 std::string settings_markdown(Command command);

@@ -14,23 +14,6 @@ extern char** environ;
 
 namespace {
 
-constexpr const char* k_usage = R"(cwcreds — CoreWeave workload-identity credentials for AWS SDKs
-
-Usage: cwcreds <command> [flags]
-
-Commands:
-  serve               run the sidecar: exchange the pod's token, serve S3 keys on 127.0.0.1
-  exchange            one exchange now; print container-credentials JSON
-  credential-process  one exchange now; print AWS credential_process JSON
-  inspect             check the token file (and a running sidecar) for what breaks credentials;
-                      with --s3 s3://BUCKET, make one signed S3 request with the served keys
-  inject              add cwcreds to every pod template of Kubernetes YAML (stdin or -f FILE)
-  webhook             the mutating admission webhook: pods labelled cwcreds/inject: "true" get cwcreds
-  help                this text
-
-Run `cwcreds <command> --help` for its flags. `cwcreds --version` prints the version.
-)";
-
 cw::EnvMap environment()
 {
     cw::EnvMap env;
@@ -58,32 +41,41 @@ int main(int argc, char** argv)
     // 1. The subcommand.
     const std::vector<std::string> args(argv + 1, argv + argc);
     if (args.empty()) {
-        std::cerr << k_usage;
+        std::cerr << cw::overview_text();
         return 2;
     }
     if (args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
-        std::cout << k_usage << "\n" << cw::help_text(cw::Command::serve);
-        return 0;
+        if (args.size() < 2 || args[1] == "completion" || args[1] == "help") {
+            std::cout << cw::overview_text();
+            return 0;
+        }
+        // `cwcreds help SUB` is `cwcreds SUB --help`.
+        if (const auto command = cw::command_named(args[1])) {
+            std::cout << cw::help_text(*command);
+            return 0;
+        }
+        std::cerr << "cwcreds help: " << cw::unknown_command_message(args[1]) << "\n";
+        return 2;
     }
     if (args[0] == "--version" || args[0] == "version") {
         std::cout << "cwcreds " << CWCREDS_VERSION << "\n";
         return 0;
     }
-    cw::Command command = cw::Command::serve;
-    if (args[0] == "exchange") {
-        command = cw::Command::exchange;
-    } else if (args[0] == "credential-process") {
-        command = cw::Command::credential_process;
-    } else if (args[0] == "inspect") {
-        command = cw::Command::inspect;
-    } else if (args[0] == "inject") {
-        command = cw::Command::inject;
-    } else if (args[0] == "webhook") {
-        command = cw::Command::webhook;
-    } else if (args[0] != "serve") {
-        std::cerr << "cwcreds: unknown command '" << args[0] << "'\n\n" << k_usage;
+    if (args[0] == "completion") {
+        const std::string script = cw::completion_script(args.size() == 2 ? args[1] : "");
+        if (script.empty()) {
+            std::cerr << "cwcreds: usage: cwcreds completion bash|zsh (then: source <(cwcreds completion bash))\n";
+            return 2;
+        }
+        std::cout << script;
+        return 0;
+    }
+    const auto named = cw::command_named(args[0]);
+    if (!named) {
+        std::cerr << "cwcreds: " << cw::unknown_command_message(args[0]) << " (see cwcreds help)\n";
         return 2;
     }
+    const cw::Command command = *named;
 
     // 2. Configuration from flags and CWCREDS_* variables; bad values exit 2.
     cw::Config config;
@@ -99,8 +91,10 @@ int main(int argc, char** argv)
     }
 
     // 3. Logging, then the command; fatal errors exit 1.
-    const bool daemon = command == cw::Command::serve || command == cw::Command::webhook;
-    cw::setup_logging(config.log_format, daemon ? config.log_level : std::max(config.log_level, spdlog::level::warn));
+    // inspect and inject have no log flags: they print their result, and only warnings besides.
+    const bool own_level = command != cw::Command::inspect && command != cw::Command::inject;
+    cw::setup_logging(config.log_format,
+                      own_level ? config.log_level : std::max(config.log_level, spdlog::level::warn));
     if (!dumps_disabled) {
         cw::log_event(spdlog::level::warn, "core dumps could not be disabled; a crash may write secrets to disk");
     }

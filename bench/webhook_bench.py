@@ -197,7 +197,7 @@ def webhook(binary: str, pki: cwtest.Pki, log_file: Path):
     with open(log_file, "ab") as out:
         proc = subprocess.Popen(
             [binary, "webhook", "--listen", "127.0.0.1:0", "--tls-cert-file", str(pki.cert_file),
-             "--tls-key-file", str(pki.key_file), "--org-id", "bench-org", "--log-level", "warn"],
+             "--tls-key-file", str(pki.key_file), "--org-id", "bench-org", "--image", "registry.example.com/cwcreds:bench", "--log-level", "warn"],
             stdout=out, stderr=subprocess.STDOUT)
     try:
         # Port 0 is logged at info, which --log-level warn hides: read the

@@ -7,6 +7,8 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <nlohmann/json.hpp>
 
+#include "common/duration.hpp"
+
 namespace cw {
 
 namespace {
@@ -62,6 +64,30 @@ bool needs_quotes(std::string_view value)
 
 }  // namespace
 
+LogField::LogField(std::string_view name, std::chrono::milliseconds duration)
+    : key(name), value(format_duration(duration)), json_key(std::string{name} + "_seconds")
+{
+    const auto ms = duration.count();
+    json_number = ms % 1000 == 0 ? std::to_string(ms / 1000) : fmt::format("{}", static_cast<double>(ms) / 1000.0);
+}
+
+LogField::LogField(std::string_view name, std::chrono::seconds duration)
+    : key(name),
+      value(std::to_string(duration.count()) + "s"),
+      json_key(std::string{name} + "_seconds"),
+      json_number(std::to_string(duration.count()))
+{
+}
+
+LogField::LogField(std::string_view name, std::optional<std::chrono::seconds> duration)
+    : LogField(name, duration.value_or(std::chrono::seconds{0}))
+{
+    if (!duration) {
+        value = "none";
+        json_number = "null";
+    }
+}
+
 void setup_logging(LogFormat format, spdlog::level::level_enum level)
 {
     g_format = format;
@@ -83,8 +109,10 @@ std::string format_event(LogFormat format, std::string_view event, std::initiali
         // The surrounding braces and ts/level come from the logger's pattern.
         std::string line = R"("msg":)" + json_quoted(event);
         for (const auto& field : fields) {
-            line += ',' + json_quoted(field.key) + ':';
-            line += field.is_number ? field.value : json_quoted(field.value);
+            line += ',' + json_quoted(field.json_key.empty() ? field.key : field.json_key) + ':';
+            line += !field.json_number.empty() ? field.json_number
+                    : field.is_number          ? field.value
+                                               : json_quoted(field.value);
         }
         return line;
     }

@@ -2,7 +2,9 @@
 #include "inject/inject_command.hpp"
 
 #include <array>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -40,9 +42,14 @@ int run_inject(const InjectSettings& settings)
     if (settings.input == "-") {
         text = read_bounded(std::cin);
     } else {
+        errno = 0;
         std::ifstream file{settings.input, std::ios::binary};
         if (!file) {
-            std::cerr << "cwcreds inject: cannot read " << settings.input << "\n";
+            // filebuf::open is fopen underneath: errno says why.
+            const int error = errno;
+            std::cerr << "cwcreds inject: cannot read " << settings.input << ": "
+                      << (error != 0 ? std::strerror(error) : "cannot be opened")
+                      << (error == ENOENT ? " (-f takes a YAML or JSON file, or - for stdin)" : "") << "\n";
             return 2;
         }
         text = read_bounded(file);

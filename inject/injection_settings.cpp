@@ -90,6 +90,29 @@ bool is_exchange_url(std::string_view url)
             url[k_exchange_endpoint.size()] == '?');
 }
 
+// `<ORG-ID>`, `REPLACE-WITH-ORG-ID`: what examples hold until a user edits them.
+bool is_placeholder(std::string_view text)
+{
+    if ((text.size() >= 2 && text.front() == '<' && text.back() == '>') ||
+        text.find("REPLACE-WITH-") != std::string_view::npos) {
+        return true;
+    }
+    // <ORG-ID>, <REGISTRY>/cwcreds:<VERSION>: an upper-case word in angle brackets.
+    for (std::size_t open = text.find('<'); open != std::string_view::npos; open = text.find('<', open + 1)) {
+        const std::size_t close = text.find('>', open);
+        if (close == std::string_view::npos) {
+            return false;
+        }
+        const std::string_view word = text.substr(open + 1, close - open - 1);
+        if (!word.empty() && std::all_of(word.begin(), word.end(), [](char c) {
+                return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+            })) {
+            return true;
+        }
+    }
+    return false;
+}
+
 bool is_org_id(std::string_view text)
 {
     return !text.empty() && text.size() <= 128 && std::all_of(text.begin(), text.end(), [](char c) {
@@ -162,9 +185,14 @@ Settings settle(const json& annotations, const InjectOptions& options, const std
         return value->get<std::string>();
     };
     Settings settings;
-    settings.image = annotated(annotation::image).value_or(options.image);
+    const auto annotated_image = annotated(annotation::image);
+    settings.image = annotated_image.value_or(options.image);
     if (settings.image.empty()) {
         refuse("no sidecar image: set annotation " + std::string{annotation::image} + " or give --image");
+    }
+    if (is_placeholder(settings.image)) {
+        refuse((annotated_image ? "annotation " + std::string{annotation::image} : std::string{"--image"}) + ": '" +
+               settings.image + "' is a placeholder left from an example: put your image there");
     }
     settings.exchange = annotated(annotation::exchange).value_or(options.exchange);
     if (settings.exchange != "container-credentials" && settings.exchange != "oidc") {
@@ -186,7 +214,10 @@ Settings settle(const json& annotations, const InjectOptions& options, const std
         settings.startup_gate = *gate;
         settings.startup_gate_seconds = std::chrono::ceil<std::chrono::seconds>(*value);
     }
-    settings.org_id = annotated(annotation::org_id).value_or(options.org_id);
+    const auto annotated_org = annotated(annotation::org_id);
+    settings.org_id = annotated_org.value_or(options.org_id);
+    // Where the org id came from, for a message that sends the user to the right place.
+    std::string org_source = annotated_org ? "annotation " + std::string{annotation::org_id} : "--org-id";
     if (settings.org_id.empty()) {
         // The direct setup names the org in its URL; migrating keeps it, and
         // once migrated the sidecar injected then holds it.
@@ -196,9 +227,12 @@ Settings settle(const json& annotations, const InjectOptions& options, const std
                 if (string_at(env, "name") == k_full_uri) {
                     if (auto org = org_in_exchange_url(string_at(env, "value"))) {
                         settings.org_id = *org;
+                        org_source = "the organization in container " + string_at(*container, "name") + "'s " +
+                                     std::string{k_full_uri};
                     }
                 } else if (sidecar && string_at(env, "name") == "CWCREDS_ORG_ID") {
                     settings.org_id = string_at(env, "value");
+                    org_source = "env CWCREDS_ORG_ID of container " + std::string{k_sidecar};
                 }
             }
         }
@@ -206,9 +240,12 @@ Settings settle(const json& annotations, const InjectOptions& options, const std
     if (settings.org_id.empty()) {
         refuse("no CoreWeave organization id: set annotation " + std::string{annotation::org_id} + " or give --org-id");
     }
+    if (is_placeholder(settings.org_id)) {
+        refuse(org_source + ": '" + settings.org_id +
+               "' is a placeholder left from an example: put your CoreWeave organization id there");
+    }
     if (!is_org_id(settings.org_id)) {
-        refuse("annotation " + std::string{annotation::org_id} + ": '" + settings.org_id +
-               "' is not an organization id (letters, digits, '-', '_', '.')");
+        refuse(org_source + ": '" + settings.org_id + "' is not an organization id (letters, digits, '-', '_', '.')");
     }
     const std::string guaranteed = annotated(annotation::guaranteed).value_or("false");
     if (guaranteed != "true" && guaranteed != "false") {

@@ -4,6 +4,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <stdexcept>
 
@@ -33,12 +35,18 @@ struct KeyPair {
 
 namespace {
 
-std::unique_ptr<BIO, BioDeleter> open_file(const std::filesystem::path& path)
+// `flag` names the setting that gave the path, so the message says what to fix.
+std::unique_ptr<BIO, BioDeleter> open_file(const std::filesystem::path& path, std::string_view flag)
 {
+    errno = 0;
     std::unique_ptr<BIO, BioDeleter> bio{BIO_new_file(path.c_str(), "r")};
     if (!bio) {
+        // BIO_new_file is fopen underneath: errno says why.
+        const int error = errno;
         ERR_clear_error();
-        throw std::runtime_error{"cannot read " + path.string()};
+        throw std::runtime_error{"cannot read " + path.string() + ": " +
+                                 (error != 0 ? std::strerror(error) : "cannot be opened") + " (" + std::string{flag} +
+                                 ": the webhook's TLS Secret is mounted there, e.g. by cert-manager)"};
     }
     return bio;
 }
@@ -46,7 +54,7 @@ std::unique_ptr<BIO, BioDeleter> open_file(const std::filesystem::path& path)
 std::shared_ptr<const KeyPair> load(const std::filesystem::path& cert_file, const std::filesystem::path& key_file)
 {
     auto pair = std::make_shared<KeyPair>();
-    auto certs = open_file(cert_file);
+    auto certs = open_file(cert_file, "--tls-cert-file");
     pair->cert.reset(PEM_read_bio_X509(certs.get(), nullptr, nullptr, nullptr));
     if (!pair->cert) {
         ERR_clear_error();
@@ -57,7 +65,7 @@ std::shared_ptr<const KeyPair> load(const std::filesystem::path& cert_file, cons
         sk_X509_push(pair->chain.get(), next);
     }
     ERR_clear_error();  // the end of the file reads as an error
-    auto key = open_file(key_file);
+    auto key = open_file(key_file, "--tls-key-file");
     pair->key.reset(PEM_read_bio_PrivateKey(key.get(), nullptr, nullptr, nullptr));
     if (!pair->key) {
         ERR_clear_error();

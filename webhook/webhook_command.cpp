@@ -1,9 +1,12 @@
 // `cwcreds webhook`: load the certificate, serve, stop on SIGTERM/SIGINT.
 #include <algorithm>
+#include <optional>
+#include <stdexcept>
 #include <thread>
 
 #include "webhook/webhook_command.hpp"
 
+#include "common/config_error.hpp"
 #include "common/cpu_budget.hpp"
 #include "common/descriptor_limit.hpp"
 #include "common/logging.hpp"
@@ -47,7 +50,14 @@ int run_webhook(const WebhookSettings& settings, const InjectOptions& mutation)
     ShutdownSignal::block();
 
     // 2. The serving certificate; a missing or broken one ends here.
-    CertificateStore certificates{settings.tls_cert_file, settings.tls_key_file};
+    // Unusable at start is a configuration mistake (exit 2); a broken reload later is logged.
+    std::optional<CertificateStore> loaded;
+    try {
+        loaded.emplace(settings.tls_cert_file, settings.tls_key_file);
+    } catch (const std::runtime_error& error) {
+        throw ConfigError{error.what()};
+    }
+    CertificateStore& certificates = *loaded;
 
     // 3. Listen, then serve on a thread of its own.
     const WebhookCapacity capacity = measure_capacity();

@@ -24,6 +24,28 @@ namespace cw {
 
 namespace {
 
+// What to check for the transport failures a setup causes; appended to
+// libcurl's own reason, which names the OS or TLS library error.
+std::string transfer_hint(CURLcode code, const std::string& ca_file)
+{
+    switch (code) {
+        case CURLE_PEER_FAILED_VERIFICATION:
+            return ca_file.empty() ? " (the upstream's certificate is not signed by a CA in the system trust store: "
+                                     "give its CA bundle with --ca-file)"
+                                   : " (the upstream's certificate is not signed by a CA in --ca-file " + ca_file + ")";
+        case CURLE_SSL_CACERT_BADFILE:
+            return " (--ca-file " + ca_file + ": missing, unreadable or without a PEM certificate)";
+        case CURLE_COULDNT_RESOLVE_HOST:
+            return " (check --endpoint's host name and the pod's DNS)";
+        case CURLE_COULDNT_CONNECT:
+            return " (nothing accepted the connection: check --endpoint and any egress NetworkPolicy)";
+        case CURLE_OPERATION_TIMEDOUT:
+            return " (no answer in time: check the network path, or raise --connect-timeout / --exchange-timeout)";
+        default:
+            return {};
+    }
+}
+
 constexpr std::size_t k_max_answer_bytes = 64 * 1024;
 constexpr Millis k_max_retry_after{5 * 60 * 1000};
 
@@ -195,7 +217,8 @@ private:
         if (code != CURLE_OK) {
             result.outcome = ExchangeOutcome::retryable;
             result.detail = sanitize_excerpt(std::string{curl_easy_strerror(code)} +
-                                             (error_buffer[0] != '\0' ? std::string{": "} + error_buffer.data() : ""));
+                                             (error_buffer[0] != '\0' ? std::string{": "} + error_buffer.data() : "")) +
+                            transfer_hint(code, m_settings.ca_file);
             return result;
         }
         if (result.http_status < 200 || result.http_status > 299) {

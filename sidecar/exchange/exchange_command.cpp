@@ -19,7 +19,9 @@ int run_exchange(const ExchangeCommandSettings& settings)
     tokens.reload();
     const auto token = tokens.current();
     if (!token) {
-        std::cerr << "cwcreds: cannot read the token file " << settings.token_file << ": " << tokens.problem() << "\n";
+        std::cerr << "cwcreds: cannot read the token file " << settings.token_file.string() << ": " << tokens.problem()
+                  << "\ncwcreds: in a pod, mount a projected service-account token volume there (audience "
+                     "https://coreweave.com/iam); elsewhere, point --token-file (CWCREDS_TOKEN_FILE) at a token\n";
         return 1;
     }
     const auto exchanger = make_exchange_client(settings.upstream);

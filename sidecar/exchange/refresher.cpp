@@ -27,6 +27,12 @@ std::string seconds_text(Millis duration)
     return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(duration).count()) + "s";
 }
 
+// Whole seconds, as the log states them.
+std::chrono::seconds whole_seconds(Millis duration)
+{
+    return std::chrono::duration_cast<std::chrono::seconds>(duration);
+}
+
 Millis until(SteadyTime later, SteadyTime now)
 {
     return std::chrono::duration_cast<Millis>(later - now);
@@ -138,18 +144,18 @@ SteadyTime Refresher::step()
             m_first_attempt_done = true;
             m_changed.notify_all();
         }
-        log_event(
-            spdlog::level::info, "exchange ok",
-            {{"expires_in", seconds_text(until(credentials.end(), now))},
-             {"lifetime", seconds_text(credentials.lifetime())},
-             {"next_refresh_in", seconds_text(until(next, now))},
-             {"previous_left", replaced ? seconds_text(until(replaced->credentials.end(), now)) : std::string{"none"}},
-             {"attempt", attempt},
-             {"latency_ms", result.latency.count()},
-             {"key", mask_access_key_id(credentials.access_key_id)}});
+        log_event(spdlog::level::info, "exchange ok",
+                  {{"expires_in", whole_seconds(until(credentials.end(), now))},
+                   {"lifetime", whole_seconds(credentials.lifetime())},
+                   {"next_refresh_in", whole_seconds(until(next, now))},
+                   {"previous_left",
+                    replaced ? std::optional{whole_seconds(until(replaced->credentials.end(), now))} : std::nullopt},
+                   {"attempt", attempt},
+                   {"latency_ms", result.latency.count()},
+                   {"key", mask_access_key_id(credentials.access_key_id)}});
         if (const auto skew = credentials.clock_skew(); skew && (*skew > k_skew_warning || *skew < -k_skew_warning)) {
             log_event(spdlog::level::warn, "clock skew",
-                      {{"skew", seconds_text(*skew)},
+                      {{"skew", whole_seconds(*skew)},
                        {"detail",
                         "this node's clock differs from the upstream's Date; keys are timed on the monotonic "
                         "clock and Expiration is stated in this node's clock, but S3 refuses request "
@@ -183,7 +189,7 @@ SteadyTime Refresher::step()
                {"detail", result.detail},
                {"attempt", attempt},
                {"latency_ms", result.latency.count()},
-               {"retry_in", format_duration(until(next_attempt, now))},
+               {"retry_in", until(next_attempt, now)},
                {"serving", held ? "cached, expires_in=" + seconds_text(until(held->credentials.end(), now))
                                 : std::string{"nothing"}}});
     // The token may have rotated under us (or been replaced by hand): a
@@ -215,8 +221,8 @@ void Refresher::warn_if_running_low(SteadyTime now)
     }
     m_warned_low = m_served->credentials.access_key_id;
     log_event(spdlog::level::warn, "credentials running low",
-              {{"expires_in", seconds_text(left)},
-               {"lifetime", seconds_text(credentials.lifetime())},
+              {{"expires_in", whole_seconds(left)},
+               {"lifetime", whole_seconds(credentials.lifetime())},
                {"consecutive_failures", m_failures},
                {"last_error", m_last ? m_last->result + (m_last->detail.empty() ? "" : ": " + m_last->detail)
                                      : std::string{"none"}}});

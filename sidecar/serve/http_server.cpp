@@ -200,7 +200,7 @@ struct CredentialServer::Impl {
                 const auto last = context.refresher.status().last;
                 if (gate.first_to_find_open()) {
                     log_event(spdlog::level::warn, "startup gate open without credentials",
-                              {{"after", format_duration(gate.open_after())},
+                              {{"after", gate.open_after()},
                                {"last_exchange", last ? last->result : std::string{"none"}},
                                {"http_status", last ? last->http_status : 0L}});
                 }

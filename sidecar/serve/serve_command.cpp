@@ -93,20 +93,24 @@ void log_sizing(const ServeSettings& settings, const CpuBudget& cpus, const Serv
 
 void log_startup(const ServeSettings& settings, const ServerSettings& server, int port, int probe_port)
 {
-    log_event(spdlog::level::info, "cwcreds starting",
-              {{"version", CWCREDS_VERSION},
-               {"exchange", mode_name(settings.upstream.mode)},
-               {"endpoint", settings.upstream.endpoint},
-               {"token_file", settings.token_file.string()},
-               {"client_token_file", settings.client_token_file.string()},
-               {"duration", format_duration(settings.upstream.duration)},
-               {"refresh_fraction", std::to_string(settings.refresh.refresh_fraction).substr(0, 4)},
-               {"expiry_margin", format_duration(settings.refresh.expiry_margin)},
-               {"retry",
-                format_duration(settings.refresh.retry_initial) + ".." + format_duration(settings.refresh.retry_max)},
-               {"token_poll", format_duration(settings.token_poll)},
-               {"startup_gate", format_duration(settings.server.startup_gate)},
-               {"max_connections", static_cast<long>(server.max_connections)}});
+    log_event(
+        spdlog::level::info, "cwcreds starting",
+        {{"version", CWCREDS_VERSION},
+         {"exchange", mode_name(settings.upstream.mode)},
+         {"endpoint", settings.upstream.endpoint},
+         {"token_file", settings.token_file.string()},
+         {"client_token_file", settings.client_token_file.string()},
+         // Requested only in oidc mode: container-credentials keys last what the endpoint says.
+         {"duration", settings.upstream.mode == ExchangeMode::oidc
+                          ? std::optional{std::chrono::duration_cast<std::chrono::seconds>(settings.upstream.duration)}
+                          : std::nullopt},
+         {"refresh_fraction", std::to_string(settings.refresh.refresh_fraction).substr(0, 4)},
+         {"expiry_margin", settings.refresh.expiry_margin},
+         {"retry",
+          format_duration(settings.refresh.retry_initial) + ".." + format_duration(settings.refresh.retry_max)},
+         {"token_poll", settings.token_poll},
+         {"startup_gate", settings.server.startup_gate},
+         {"max_connections", static_cast<long>(server.max_connections)}});
     for (const auto& file : settings.accept_token_files) {
         log_event(spdlog::level::info, "also accepting callers presenting a token file", {{"file", file.string()}});
     }

@@ -44,7 +44,7 @@ void check_config(const cw::Config& config)
         return;
     }
     if (config.command == cw::Command::inspect) {
-        FUZZ_CHECK(!config.sidecar.token_file.empty());
+        FUZZ_CHECK(!config.inspect.token_file.empty());
         FUZZ_CHECK(!config.inspect.audience.empty());
         return;
     }
@@ -57,6 +57,9 @@ void check_config(const cw::Config& config)
     if (upstream.mode == cw::ExchangeMode::oidc) {
         FUZZ_CHECK(!upstream.org_id.empty());
     }
+    // An example's placeholder never gets as far as an exchange.
+    FUZZ_CHECK(upstream.org_id.find("REPLACE-WITH-") == std::string::npos);
+    FUZZ_CHECK(!(upstream.org_id.size() >= 2 && upstream.org_id.front() == '<' && upstream.org_id.back() == '>'));
     FUZZ_CHECK(upstream.duration >= std::chrono::seconds{1} && upstream.duration <= std::chrono::hours{12});
     FUZZ_CHECK(upstream.connect_timeout.count() > 0);
     FUZZ_CHECK(upstream.exchange_timeout.count() > 0);

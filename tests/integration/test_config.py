@@ -101,6 +101,28 @@ class ConfigErrors(itest.TestCase):
         args = self.base() + ["--exchange", "oidc", "--org-id", "org", "--duration", "13h"]
         self.assertRefusedNaming(args, ["--duration"])
 
+    def test_duration_in_container_credentials_mode_says_keys_are_15_minutes(self):
+        proc = self.assertRefusedNaming(self.base() + ["--duration", "1h30m"], ["--duration"])
+        self.assertIn("15 minutes", proc.stderr)
+        self.assertIn("--exchange oidc", proc.stderr)
+        self.assertRefusedNaming(self.base(), ["CWCREDS_DURATION"], env={"CWCREDS_DURATION": "2h"})
+
+    def test_placeholders_are_refused_naming_their_source(self):
+        args = ["serve", "--token-file", str(self.token_file), "--listen", "127.0.0.1:0"]
+        proc = self.assertRefusedNaming(args + ["--org-id", "<ORG-ID>"], ["--org-id"])
+        self.assertIn("placeholder", proc.stderr)
+        proc = self.assertRefusedNaming(args, ["CWCREDS_ORG_ID"], env={"CWCREDS_ORG_ID": "REPLACE-WITH-ORG-ID"})
+        self.assertIn("placeholder", proc.stderr)
+        proc = self.assertRefusedNaming(["inject", "--org-id", "REPLACE-WITH-ORG-ID", "--image", "r.example/c:1"],
+                                        ["--org-id"])
+        self.assertIn("placeholder", proc.stderr)
+        self.assertNotIn("annotation", proc.stderr)
+
+    def test_inject_and_webhook_need_an_image(self):
+        proc = self.assertRefusedNaming(["inject", "--org-id", "acme"], ["--image"])
+        self.assertIn("registry", proc.stderr)
+        self.assertRefusedNaming(["webhook", "--tls-cert-file", "/c", "--tls-key-file", "/k"], ["--image"])
+
     def test_bad_log_level(self):
         self.assertRefusedNaming(self.base() + ["--log-level", "loud"], ["--log-level"])
 
@@ -173,12 +195,60 @@ class VersionAndHelp(itest.TestCase):
     def test_serve_help_lists_every_flag(self):
         self._help_lists_every_flag(["serve", "--help"])
 
-    def test_help_lists_subcommands_and_every_flag(self):
-        text = self._help_lists_every_flag(["help"])
-        missing = [sub for sub in ("serve", "exchange", "credential-process", "inspect")
+    def test_help_lists_subcommands_and_points_to_each_one(self):
+        proc = cwtest.run_cwcreds(["help"], env=clean_env())
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        text = proc.stdout
+        missing = [sub for sub in ("serve", "exchange", "credential-process", "inspect", "inject", "webhook")
                    if not re.search(r"(?m)^\s*" + re.escape(sub) + r"\b", text)]
         self.assertEqual(missing, [], "`cwcreds help` does not list these subcommands")
+        self.assertIn("cwcreds help <command>", text)
+        # The most used flags, not serve's tuning knobs.
+        self.assertIn("--org-id", text)
+        self.assertNotIn("--max-connections", text)
 
+    def test_help_sub_prints_what_sub_help_prints(self):
+        for sub in ("serve", "exchange", "credential-process", "inspect", "inject", "webhook"):
+            with self.subTest(sub=sub):
+                by_help = cwtest.run_cwcreds(["help", sub], env=clean_env())
+                by_flag = cwtest.run_cwcreds([sub, "--help"], env=clean_env())
+                self.assertEqual(by_help.returncode, 0, by_help.stderr)
+                self.assertEqual(by_help.stdout, by_flag.stdout)
+                self.assertIn("Usage: cwcreds " + sub, by_help.stdout)
+
+    def test_typos_get_the_nearest_name(self):
+        proc = cwtest.run_cwcreds(["serv"], env=clean_env())
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("did you mean serve?", proc.stderr)
+        proc = cwtest.run_cwcreds(["serve", "--org-idd", "acme"], env=clean_env())
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("did you mean --org-id?", proc.stderr)
+        proc = cwtest.run_cwcreds(["help", "completion"], env=clean_env())
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("cwcreds completion bash|zsh", proc.stdout)
+        proc = cwtest.run_cwcreds(["help", "injct"], env=clean_env())
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("did you mean inject?", proc.stderr)
+
+    def test_bash_completion_script_sources(self):
+        bash = shutil.which("bash")
+        if bash is None:
+            self.skipTest("no bash")
+        script = ('source <("$CWCREDS_BIN" completion bash) && complete -p cwcreds && '
+                  'COMP_WORDS=(cwcreds inspect --sid) COMP_CWORD=2 && _cwcreds && echo "${COMPREPLY[@]}"')
+        proc = subprocess.run([bash, "-c", script], env=clean_env(CWCREDS_BIN=str(cwtest.cwcreds_bin())),
+                              capture_output=True, text=True, timeout=30)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("complete -o filenames -F _cwcreds cwcreds", proc.stdout)
+        self.assertEqual(proc.stdout.splitlines()[-1], "--sidecar")
+
+    def test_zsh_completion_script_parses(self):
+        zsh = shutil.which("zsh")
+        if zsh is None:
+            self.skipTest("zsh is not installed (the unit test checks the script's content)")
+        proc = subprocess.run([zsh, "-n", "-c", cwtest.run_cwcreds(["completion", "zsh"]).stdout],
+                              capture_output=True, text=True, timeout=30)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
 
 if __name__ == "__main__":
     unittest.main()

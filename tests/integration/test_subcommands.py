@@ -107,6 +107,37 @@ class Failures(itest.TestCase):
                     r"certificate|tls|ssl|verif",
                     secrets=[token])
                 self.assertEqual(env.emu.successful_exchanges(), [])
+                # And what to do about it: the CA bundle flag.
+                proc = cwtest.run_cwcreds([sub] + upstream_args(env, CONTAINER, ca_file=env.pki.other_ca_file))
+                self.assertIn("--ca-file", proc.stderr)
+
+    def test_missing_token_file_names_the_reason_and_the_volume(self):
+        env = self.env()
+        args = upstream_args(env, CONTAINER)
+        args[args.index("--token-file") + 1] = str(env.tmp / "no-such-token")
+        self.assertFailsClearly(["exchange"] + args, r"No such file or directory")
+        proc = cwtest.run_cwcreds(["exchange"] + args)
+        self.assertIn("projected service-account token volume", proc.stderr)
+        self.assertIn("--token-file", proc.stderr)
+
+
+class FileErrors(itest.TestCase):
+    def test_inject_names_the_os_reason(self):
+        env = self.env()
+        proc = cwtest.run_cwcreds(["inject", "--image", "registry.example.com/cwcreds:0.1.0",
+                                   "--org-id", env.org_id, "-f", env.tmp / "nope.yaml"])
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("nope.yaml: No such file or directory", proc.stderr)
+
+    def test_webhook_without_its_certificate_is_a_configuration_error_with_the_reason(self):
+        env = self.env()
+        missing = env.tmp / "no-tls.crt"
+        proc = cwtest.run_cwcreds(["webhook", "--listen", "127.0.0.1:0", "--tls-cert-file", missing,
+                                   "--tls-key-file", missing, "--org-id", env.org_id,
+                                   "--image", "registry.example.com/cwcreds:0.1.0"])
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("no-tls.crt: No such file or directory", proc.stderr)
+        self.assertIn("--tls-cert-file", proc.stderr)
 
 
 class InjectInput(itest.TestCase):

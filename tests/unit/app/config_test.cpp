@@ -298,24 +298,27 @@ TEST_SUITE("sidecar::config")
 
     TEST_CASE("inject and webhook: the injected sidecar's defaults, the webhook's listener and TLS files")
     {
-        const auto inject = parse({"--org-id", "acme", "-f", "in.yaml", "--exchange", "oidc", "--duration", "4h"}, {},
-                                  cw::Command::inject);
+        const auto inject = parse({"--org-id", "acme", "-f", "in.yaml", "--exchange", "oidc", "--duration", "4h",
+                                   "--image", "registry.example.com/cwcreds:1"},
+                                  {}, cw::Command::inject);
         CHECK(inject.inject.input == "in.yaml");
-        CHECK(inject.inject.mutation.image == "cwcreds:" CWCREDS_VERSION);
+        CHECK(inject.inject.mutation.image == "registry.example.com/cwcreds:1");
         CHECK(inject.inject.mutation.exchange == "oidc");
         CHECK(inject.inject.mutation.duration == "4h");
         CHECK(inject.inject.mutation.org_id == "acme");
-        CHECK(parse({}, {}, cw::Command::inject).inject.input == "-");  // stdin; no org id needed up front
+        // stdin; no org id needed up front
+        CHECK(parse({"--image", "r.example/cwcreds:1"}, {}, cw::Command::inject).inject.input == "-");
 
         const auto webhook = parse({"--tls-cert-file", "/tls/tls.crt", "--tls-key-file", "/tls/tls.key"},
                                    {{"CWCREDS_IMAGE", "registry.example.com/cwcreds:1"}}, cw::Command::webhook);
         CHECK(webhook.webhook.host == "0.0.0.0");
         CHECK(webhook.webhook.port == 8443);
         CHECK(webhook.inject.mutation.image == "registry.example.com/cwcreds:1");
-        CHECK_THROWS_WITH_AS(parse({"--tls-cert-file", "/tls/tls.crt"}, {}, cw::Command::webhook),
-                             "--tls-cert-file and --tls-key-file: both required (the API server calls webhooks over "
-                             "HTTPS only)",
-                             cw::ConfigError);
+        CHECK_THROWS_WITH_AS(
+            parse({"--tls-cert-file", "/tls/tls.crt", "--image", "r.example/cwcreds:1"}, {}, cw::Command::webhook),
+            "--tls-cert-file and --tls-key-file: both required (the API server calls webhooks over "
+            "HTTPS only)",
+            cw::ConfigError);
         // serve's --listen default is not the webhook's, and serve has no --image.
         CHECK(parse({"--org-id", "o"}).sidecar.server.port == 9911);
         CHECK_THROWS_AS(parse({"--org-id", "o", "--image", "x"}), cw::ConfigError);

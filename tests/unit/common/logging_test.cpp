@@ -23,6 +23,28 @@ TEST_SUITE("common::logging")
         CHECK(line["quote"] == "a\"b");
     }
 
+    TEST_CASE("durations read as 898s in text and are numbers of seconds in json")
+    {
+        using namespace std::chrono_literals;
+        const std::optional<std::chrono::seconds> none;
+        CHECK(cw::format_event(
+                  cw::LogFormat::text, "exchange ok",
+                  {{"expires_in", 898s}, {"previous_left", none}, {"duration", 5400000ms}, {"retry_in", 1250ms}}) ==
+              "exchange ok expires_in=898s previous_left=none duration=1h30m retry_in=1s250ms");
+        const auto line = nlohmann::json::parse(
+            "{" +
+            cw::format_event(
+                cw::LogFormat::json, "exchange ok",
+                {{"expires_in", 898s}, {"previous_left", none}, {"duration", 5400000ms}, {"retry_in", 1250ms}}) +
+            "}");
+        CHECK(line["expires_in_seconds"] == 898);
+        CHECK(line["expires_in_seconds"].is_number_integer());
+        CHECK(line["previous_left_seconds"].is_null());
+        CHECK(line["duration_seconds"] == 5400);
+        CHECK(line["retry_in_seconds"] == 1.25);
+        CHECK_FALSE(line.contains("expires_in"));
+    }
+
     TEST_CASE("a value cannot forge a line or reach the terminal: controls are escaped, readable text kept")
     {
         // A pod named by whoever sends the AdmissionReview.

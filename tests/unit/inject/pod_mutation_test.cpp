@@ -271,6 +271,29 @@ TEST_SUITE("inject::pod_mutation")
               "variable or point it there");
     }
 
+    TEST_CASE("a bad or placeholder org id or image is refused naming where it came from")
+    {
+        json pod = fixture("refuse-volume-name.yaml");
+        pod["spec"].erase("volumes");
+        auto with = [&pod](const std::string& key, const json& value) {
+            json copy = pod;
+            copy["metadata"]["annotations"][key] = value;
+            return copy;
+        };
+        CHECK(refusal_of(with("cwcreds.coreweave.com/org-id", "<ORG-ID>")) ==
+              "annotation cwcreds.coreweave.com/org-id: '<ORG-ID>' is a placeholder left from an example: put your "
+              "CoreWeave organization id there");
+        CHECK(refusal_of(with("cwcreds.coreweave.com/org-id", "REPLACE-WITH-ORG-ID"))
+                  .starts_with("annotation cwcreds.coreweave.com/org-id: 'REPLACE-WITH-ORG-ID' is a placeholder"));
+        CHECK(refusal_of(with("cwcreds.coreweave.com/image", "<REGISTRY>/cwcreds:1"))
+                  .starts_with("annotation cwcreds.coreweave.com/image: '<REGISTRY>/cwcreds:1' is a placeholder"));
+        // The value came from the option, not from an annotation: the message says so.
+        cw::InjectOptions bad_org = options();
+        bad_org.org_id = "acme/admin";
+        CHECK(refusal_of(pod, bad_org) ==
+              "--org-id: 'acme/admin' is not an organization id (letters, digits, '-', '_', '.')");
+    }
+
     TEST_CASE("bad annotations and missing settings are refused, naming the annotation")
     {
         json pod = fixture("refuse-volume-name.yaml");
