@@ -82,7 +82,7 @@ def main() -> int:
             if not reads_token_file(version):
                 # Debian 12's AWS CLI 2.9 predates the token file: it sends
                 # AWS_CONTAINER_AUTHORIZATION_TOKEN, here the token as it is now
-                # (in a pod: a Secret and --accept-token-file, see docs/compatibility.md).
+                # (in a pod: a Secret and --accept-token-file, see docs/clients.md).
                 env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = world.tokens.path.read_text()
                 print(f"     ({version.split()[0]} predates the token file: the token goes in "
                       "AWS_CONTAINER_AUTHORIZATION_TOKEN instead)")

@@ -21,9 +21,8 @@ sidecar's `cwcreds_credentials_served_total{caller=...}`.
 | Ruby aws-sdk-s3 (Debian) | IMDS on 127.0.0.1:80 |
 | boto3 | IMDS |
 
-rclone and restic embed aws-sdk-go 1.44 / minio-go, whose SigV4 signature of
-*list* requests moto 5 rejects even with static keys: they are driven with
-operations that do not list (`rclone copyto` both ways, `restic init`). The
+rclone and restic are driven with operations that do not list (`rclone
+copyto` both ways, `restic init`); their listing is not exercised here. The
 aws-sdk-go v1 program lists with ListObjectsV2, which moto accepts.
 """
 
@@ -187,7 +186,7 @@ class MatrixTest(unittest.TestCase):
         # (credsFormatIsValid in lib/credentials/remote_credentials.js).
         # CoreWeave's keys have none, and an invented one would be sent to S3
         # and refused. So v2 apps use IMDS (next test). Should a release lift
-        # this check, this test fails and docs/compatibility.md's matrix must change.
+        # this check, this test fails and docs/clients.md's table must change.
         self.rotate()
         before = self.served("pod-token")
         env = self.env("file")
