@@ -205,6 +205,14 @@ Settings settle(const json& annotations, const InjectOptions& options, const std
         refuse("annotation " + std::string{annotation::duration} + ": '" + settings.duration +
                "' is not a duration from 1s to 12h (examples: 15m, 1h)");
     }
+    // A duration only reaches the sidecar in oidc mode; in the other the keys
+    // live 15 minutes whatever the annotation says. Said, not refused: the pod
+    // works, just not as its author meant.
+    if (annotated(annotation::duration) && settings.exchange != "oidc") {
+        warnings.push_back("annotation " + std::string{annotation::duration} + " has no effect with exchange " +
+                           settings.exchange + ": its keys live 15 minutes; set annotation " +
+                           std::string{annotation::exchange} + ": oidc for " + settings.duration + " keys");
+    }
     if (const auto gate = annotated(annotation::startup_gate)) {
         const auto value = parse_duration(*gate);
         if (!value || *value > std::chrono::hours{1}) {

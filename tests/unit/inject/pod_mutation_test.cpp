@@ -72,6 +72,21 @@ TEST_SUITE("inject::pod_mutation")
         CHECK(env_value(sidecar, "CWCREDS_DURATION") == "4h");
     }
 
+    TEST_CASE("a duration annotation without the oidc exchange is said to have no effect")
+    {
+        json pod = fixture("job.yaml");
+        pod_of(pod)["metadata"]["annotations"].erase("cwcreds.coreweave.com/exchange");
+        const auto container_mode = injected(pod);
+        const json& sidecar = pod_of(container_mode.pod).at("spec").at("initContainers").at(0);
+        CHECK(env_value(sidecar, "CWCREDS_EXCHANGE") == "container-credentials");
+        REQUIRE(container_mode.warnings.size() == 1);
+        CHECK(container_mode.warnings[0] ==
+              "annotation cwcreds.coreweave.com/duration has no effect with exchange container-credentials: its "
+              "keys live 15 minutes; set annotation cwcreds.coreweave.com/exchange: oidc for 4h keys");
+        // With oidc the same annotation is what it says: no warning.
+        CHECK(injected(fixture("job.yaml")).warnings.empty());
+    }
+
     TEST_CASE("a CronJob's pod template is found under jobTemplate")
     {
         const json before = fixture("cronjob.yaml");
