@@ -65,7 +65,8 @@ fi
 # libyaml-cpp-dev:arm64, unpacked beside the build (never installed), with
 # its runtime package of the same version, so its CMake config's relative
 # paths resolve inside the prefix. The binary links libyaml-cpp.so.0.7, which
-# at run time is libyaml-cpp0.7:arm64's copy in /usr/lib/aarch64-linux-gnu.
+# at run time is libyaml-cpp0.7:arm64's copy in /usr/lib/aarch64-linux-gnu:
+# no build RPATH, so nothing points into this prefix (nor into the image).
 prefix=$PWD/$dir/arm64-prefix
 yaml_version=$(dpkg-query -W -f='${Version}' libyaml-cpp0.7:arm64)
 if [[ $(cat "$prefix/.yaml-cpp-version" 2>/dev/null) != "$yaml_version" ]]; then
@@ -87,7 +88,7 @@ if command -v ccache >/dev/null 2>&1; then
 fi
 cmake -S . -B "$dir" --toolchain "$PWD/cmake/aarch64-linux-gnu.cmake" \
   -DCMAKE_BUILD_TYPE=CI -DCWCREDS_WERROR=ON  -DCWCREDS_BENCH=OFF \
-  -DCMAKE_PREFIX_PATH="$prefix/usr" "${launcher[@]}" >/dev/null
+  -DCMAKE_PREFIX_PATH="$prefix/usr" -DCMAKE_SKIP_BUILD_RPATH=ON "${launcher[@]}" >/dev/null
 cmake --build "$dir" -j "$(nproc)" --target "${targets[@]}"
 
 # ------------------------------------------------- 3. 64 KiB page alignment
