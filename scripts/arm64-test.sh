@@ -56,7 +56,7 @@ grep -E '^(ok|not ok) - |error|warning' "$work/build.log" || true
 ((status == 0)) || tail -30 "$work/build.log"
 count "$status" "the arm64 build of cwcreds and unit_tests, LOAD segments aligned to 64 KiB"
 ((status == 0)) || finish
-file "$dir/cwcreds"
+command -v file >/dev/null && file "$dir/cwcreds"  # the file(1) command is not in every minimal install
 
 # --------------------------------------------------- 2. the libraries' pages
 log "libraries the arm64 loader resolves for cwcreds, 64 KiB alignment"
