@@ -29,9 +29,19 @@
 #    process runs as 65532:65532 with no capabilities; stops it with
 #    SIGTERM, expects credentials served during the drain delay, then exit 0.
 #
+# 3b/4/5. Unless CWCREDS_ARM64=no: the linux/arm64 image, assembled without
+#    emulated RUN steps (scripts/arm64-rootfs.sh: the cross-built binary,
+#    reused from build-arm64 when there, and the :arm64 packages' libraries;
+#    Dockerfile.assembled: scratch); step 4's checks on it too, run through
+#    qemu-user by binfmt_misc (mounted and registered here when missing);
+#    then the manifest list CWCREDS_MANIFEST (one tag, linux/amd64 and
+#    linux/arm64) and a check that it names both. Prints both images' sizes.
+#
 # Everything it starts (emulator, containers) is stopped by PID or name on
 # exit. Every step is bounded by a timeout. Exit status 0 only if every check
-# passed. Environment: CWCREDS_IMAGE (default localhost/cwcreds:ci).
+# passed. Environment: CWCREDS_IMAGE (default localhost/cwcreds:ci),
+# CWCREDS_IMAGE_ARM64 (default $CWCREDS_IMAGE-arm64), CWCREDS_MANIFEST
+# (default $CWCREDS_IMAGE-multiarch), CWCREDS_ARM64.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/progress.sh
@@ -84,7 +94,8 @@ work=$(mktemp -d /var/tmp/cwcreds-container-test.XXXXXX)
 # ---------------------------------------------------------------- 1. tools
 log "installing podman and friends (skipped when present; about 2 minutes otherwise)"
 timeout 900 bash scripts/install-deps.sh \
-  podman buildah runc debootstrap fuse-overlayfs uidmap containernetworking-plugins
+  podman buildah runc debootstrap fuse-overlayfs uidmap containernetworking-plugins \
+  qemu-user-static binfmt-support  # the arm64 image's checks run it through qemu-user
 
 conf=/etc/containers/containers.conf
 marker="# written by cwcreds scripts/container-test.sh"
@@ -238,53 +249,44 @@ log "built in $((SECONDS - build_started))s"
 # from earlier runs, keep this run's (it is the cache of the next build).
 timeout 120 podman --runtime runc image prune -f --filter until=10m >/dev/null 2>&1 || true
 
-# ------------------------------------------------------------------- 4. run
-size_bytes=$(podman_ image inspect -f '{{.Size}}' "$image")
-size_mb=$(awk -v b="$size_bytes" 'BEGIN { printf "%.1f", b / 1000000 }')
-
-out=$(timeout 60 podman --runtime runc run --rm --network none "$image" --version 2>&1) || true
-check "cwcreds --version in the image prints 'cwcreds $version' (got: $out)" [ "$out" = "cwcreds $version" ]
-
-# The image holds exactly what the binary needs: itself, the shared
-# libraries its own loader resolves inside the image (so nothing ldd does
-# not name), the CA bundle and passwd/group. No shell, no package manager.
-image_root=$(podman_ image mount "$image")
-(cd "$image_root" && find . ! -type d | sed 's|^\.||' | sort) >"$work/image-files.txt"
-loader=$(grep -m1 '/ld-linux' "$work/image-files.txt" || true)
-needed=""
-if [[ -n $loader ]]; then
-  needed=$(timeout 60 podman --runtime runc run --rm --network none --entrypoint "$loader" "$image" \
-    --list /usr/local/bin/cwcreds 2>&1 | awk '$3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }') || true
+# --------------------------------------------------------- 3b. arm64 image
+# linux/arm64 without emulated RUN steps: the cross-built binary and the
+# :arm64 packages' own library files (scripts/arm64-rootfs.sh) on scratch
+# (Dockerfile.assembled). Reuses build-arm64/cwcreds when the arm64 stage of
+# scripts/test.sh built it; builds it otherwise. CWCREDS_ARM64=no skips the
+# arm64 image, its checks and the manifest list.
+arm64=yes
+[[ ${CWCREDS_ARM64:-yes} == no ]] && arm64=no
+image_arm64=${CWCREDS_IMAGE_ARM64:-${image}-arm64}
+manifest=${CWCREDS_MANIFEST:-${image}-multiarch}
+if [[ $arm64 == yes ]]; then
+  arm64_started=$SECONDS
+  log "arm64 image $image_arm64 from the cross-built binary"
+  # The arm64 checks run the image's programs through qemu-user, which the
+  # kernel starts by binfmt_misc (Debian's qemu-user-static registers with
+  # the fix-binary flag: the interpreter is opened now, so it works inside
+  # the container's root too).
+  if [[ ! -e /proc/sys/fs/binfmt_misc/register ]]; then
+    mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+  fi
+  if [[ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]]; then
+    update-binfmts --enable qemu-aarch64
+  fi
+  if ! bash scripts/arm64-rootfs.sh "$work/arm64/rootfs" >"$work/arm64-rootfs.log" 2>&1; then
+    tail -30 "$work/arm64-rootfs.log"
+    echo "container-test: the arm64 runtime tree failed" >&2
+    exit 1
+  fi
+  if ! timeout 300 podman --runtime runc build --pull=never --platform linux/arm64 "${build_flags[@]}" \
+    -t "$image_arm64" -f Dockerfile.assembled "$work/arm64" >"$work/build-arm64.log" 2>&1; then
+    tail -30 "$work/build-arm64.log"
+    echo "container-test: podman build of the arm64 image failed" >&2
+    exit 1
+  fi
+  log "arm64 image built in $((SECONDS - arm64_started))s"
 fi
-{
-  printf '%s\n' /usr/local/bin/cwcreds /etc/ssl/certs/ca-certificates.crt /etc/passwd /etc/group
-  [[ -n $needed ]] && printf '%s\n' "$needed"
-} | sort -u >"$work/image-expected.txt"
-extra=$(comm -23 "$work/image-files.txt" "$work/image-expected.txt" | tr '\n' ' ')
-missing=$(comm -13 "$work/image-files.txt" "$work/image-expected.txt" | tr '\n' ' ')
-files_ok=no
-[[ -z $extra && -z $missing && -n $needed ]] && files_ok=yes
-check "the image holds only the binary, the libraries it loads, the CA bundle and passwd/group (extra: ${extra:-none}; missing: ${missing:-none})" \
-  [ "$files_ok" = yes ]
-check "the system trust store (libcurl's default CA bundle) is in the image and not empty" \
-  test -s "$image_root/etc/ssl/certs/ca-certificates.crt"
-check "passwd and group name 65532" grep -q ':65532:65532:' "$image_root/etc/passwd"
-image_gzip=$(tar --numeric-owner -C "$image_root" -cf - . | gzip -6 | wc -c)
-echo "    image files ($(wc -l <"$work/image-files.txt")):"
-(cd "$image_root" && xargs -a "$work/image-files.txt" -I{} stat -c '      %8s %n' ".{}")
-timeout 60 podman --runtime runc image unmount "$image" >/dev/null || true
-user=$(podman_ image inspect -f '{{.Config.User}}' "$image")
-check "image USER is 65532:65532 (got: $user)" [ "$user" = "65532:65532" ]
-entrypoint=$(podman_ image inspect -f '{{json .Config.Entrypoint}}' "$image")
-check "ENTRYPOINT is exec form, no shell (got: $entrypoint)" [ "$entrypoint" = '["/usr/local/bin/cwcreds"]' ]
-labels=$(podman_ image inspect -f '{{json .Config.Labels}}' "$image")
-check "OCI labels title/version/revision present" python3 -c '
-import json, sys
-labels = json.loads(sys.argv[1]) or {}
-want = {"org.opencontainers.image.title": "cwcreds", "org.opencontainers.image.version": sys.argv[2],
-        "org.opencontainers.image.revision": sys.argv[3]}
-sys.exit(0 if all(labels.get(k) == v for k, v in want.items()) else 1)' "$labels" "$version" "$revision"
 
+# ------------------------------------------------------------------- 4. run
 log "starting the emulator on 127.0.0.1"
 python3 tests/support/cw_emulator.py --dir "$work/emulator" >"$work/emulator.log" 2>&1 &
 emulator_pid=$!
@@ -311,89 +313,163 @@ printf '%s' "$caller_token" >"$work/caller-secret/token"
 chown -R 0:0 "$work/caller-secret"
 chmod "$secret_mode" "$work/caller-secret/token"
 
-name=cwcreds-ci-$$
-containers+=("$name")
-log "podman run $name: cwcreds serve against $emulator_url"
-timeout 60 podman --runtime runc run -d --name "$name" --network host \
-  --read-only --cap-drop ALL --security-opt no-new-privileges \
-  -v "$work/emulator/ca.pem:/etc/cwcreds/ca.pem:ro" \
-  -v "$work/emulator/tokens:/var/run/secrets/tokens:ro" \
-  -v "$work/caller-secret:/var/run/secrets/cwcreds-caller:ro" \
-  -e CWCREDS_DRAIN_DELAY=2s \
-  "$image" serve --endpoint "$emulator_url/v1/cwobject/temporary-credentials/oidc/cw-test-org" \
-  --ca-file /etc/cwcreds/ca.pem --listen 127.0.0.1:0 --probe-listen 127.0.0.1:0 \
-  --accept-token-file /var/run/secrets/cwcreds-caller/token >/dev/null
+# check_image IMAGE ARCH: every check of this step on one image; the arm64
+# one runs through qemu-user, which binfmt_misc starts for arm64 programs.
+check_image() {
+  local image=$1 arch=$2
+  local name=cwcreds-ci-$$-$arch
+  log "checking $image ($arch)"
+  size_bytes=$(podman_ image inspect -f '{{.Size}}' "$image")
+  size_mb=$(awk -v b="$size_bytes" 'BEGIN { printf "%.1f", b / 1000000 }')
 
-port=""
-probe_port=""
-for _ in $(seq 100); do
-  logs=$(timeout 10 podman --runtime runc logs "$name" 2>&1 || true)
-  port=$(sed -n 's/.* listening address=127\.0\.0\.1:\([0-9]*\).*/\1/p' <<<"$logs" | head -1)
-  probe_port=$(sed -n 's/.*probes listening probe_address=127\.0\.0\.1:\([0-9]*\).*/\1/p' <<<"$logs" | head -1)
-  [[ -n $port && -n $probe_port ]] && break
-  [[ $(podman_ inspect -f '{{.State.Running}}' "$name" 2>/dev/null) == true ]] || break
-  sleep 0.1
-done
-if [[ -z $port ]]; then
-  timeout 10 podman --runtime runc logs "$name" 2>&1 | tail -20
-  not_ok "the sidecar in the container started listening"
-else
-  ok "the sidecar in the container listens on 127.0.0.1:$port"
-  token=$(cat "$work/emulator/tokens/oidc-token")
-  status=$(curl -sS -m 5 -o "$work/credentials.json" -w '%{http_code}' \
-    -H "Authorization: $token" "http://127.0.0.1:$port/v1/credentials" || true)
-  check "GET /v1/credentials with the token answers 200 (got: $status)" [ "$status" = 200 ]
-  status=$(curl -sS -m 5 -o /dev/null -w '%{http_code}' \
-    -H "Authorization: $caller_token" "http://127.0.0.1:$port/v1/credentials" || true)
-  check "the legacy-clients caller token, a root-owned file of mode $secret_mode as in the manifest, is accepted (got: $status)" \
-    [ "$status" = 200 ]
-  check "/v1/credentials is container-credentials JSON" python3 -c '
+  out=$(timeout 60 podman --runtime runc run --pull=never --platform "linux/$arch" --rm --network none "$image" --version 2>&1) || true
+  check "cwcreds --version in the image prints 'cwcreds $version' (got: $out)" [ "$out" = "cwcreds $version" ]
+
+  # The image holds exactly what the binary needs: itself, the shared
+  # libraries its own loader resolves inside the image (so nothing ldd does
+  # not name), the CA bundle and passwd/group. No shell, no package manager.
+  image_root=$(podman_ image mount "$image")
+  (cd "$image_root" && find . ! -type d | sed 's|^\.||' | sort) >"$work/image-files.txt"
+  loader=$(grep -m1 '/ld-linux' "$work/image-files.txt" || true)
+  needed=""
+  if [[ -n $loader ]]; then
+    needed=$(timeout 60 podman --runtime runc run --pull=never --platform "linux/$arch" --rm --network none --entrypoint "$loader" "$image" \
+      --list /usr/local/bin/cwcreds 2>&1 | awk '$3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }') || true
+  fi
+  {
+    printf '%s\n' /usr/local/bin/cwcreds /etc/ssl/certs/ca-certificates.crt /etc/passwd /etc/group
+    [[ -n $needed ]] && printf '%s\n' "$needed"
+  } | sort -u >"$work/image-expected.txt"
+  extra=$(comm -23 "$work/image-files.txt" "$work/image-expected.txt" | tr '\n' ' ')
+  missing=$(comm -13 "$work/image-files.txt" "$work/image-expected.txt" | tr '\n' ' ')
+  files_ok=no
+  [[ -z $extra && -z $missing && -n $needed ]] && files_ok=yes
+  check "the image holds only the binary, the libraries it loads, the CA bundle and passwd/group (extra: ${extra:-none}; missing: ${missing:-none})" \
+    [ "$files_ok" = yes ]
+  check "the system trust store (libcurl's default CA bundle) is in the image and not empty" \
+    test -s "$image_root/etc/ssl/certs/ca-certificates.crt"
+  check "passwd and group name 65532" grep -q ':65532:65532:' "$image_root/etc/passwd"
+  image_gzip=$(tar --numeric-owner -C "$image_root" -cf - . | gzip -6 | wc -c)
+  echo "    image files ($(wc -l <"$work/image-files.txt")):"
+  (cd "$image_root" && xargs -a "$work/image-files.txt" -I{} stat -c '      %8s %n' ".{}")
+  timeout 60 podman --runtime runc image unmount "$image" >/dev/null || true
+  user=$(podman_ image inspect -f '{{.Config.User}}' "$image")
+  check "image USER is 65532:65532 (got: $user)" [ "$user" = "65532:65532" ]
+  entrypoint=$(podman_ image inspect -f '{{json .Config.Entrypoint}}' "$image")
+  check "ENTRYPOINT is exec form, no shell (got: $entrypoint)" [ "$entrypoint" = '["/usr/local/bin/cwcreds"]' ]
+  labels=$(podman_ image inspect -f '{{json .Config.Labels}}' "$image")
+  check "OCI labels title/version/revision present" python3 -c '
+import json, sys
+labels = json.loads(sys.argv[1]) or {}
+want = {"org.opencontainers.image.title": "cwcreds", "org.opencontainers.image.version": sys.argv[2],
+        "org.opencontainers.image.revision": sys.argv[3]}
+sys.exit(0 if all(labels.get(k) == v for k, v in want.items()) else 1)' "$labels" "$version" "$revision"
+
+  containers+=("$name")
+  log "podman run $name: cwcreds serve against $emulator_url"
+  timeout 60 podman --runtime runc run --pull=never --platform "linux/$arch" -d --name "$name" --network host \
+    --read-only --cap-drop ALL --security-opt no-new-privileges \
+    -v "$work/emulator/ca.pem:/etc/cwcreds/ca.pem:ro" \
+    -v "$work/emulator/tokens:/var/run/secrets/tokens:ro" \
+    -v "$work/caller-secret:/var/run/secrets/cwcreds-caller:ro" \
+    -e CWCREDS_DRAIN_DELAY=2s \
+    "$image" serve --endpoint "$emulator_url/v1/cwobject/temporary-credentials/oidc/cw-test-org" \
+    --ca-file /etc/cwcreds/ca.pem --listen 127.0.0.1:0 --probe-listen 127.0.0.1:0 \
+    --accept-token-file /var/run/secrets/cwcreds-caller/token >/dev/null
+
+  port=""
+  probe_port=""
+  for _ in $(seq 100); do
+    logs=$(timeout 10 podman --runtime runc logs "$name" 2>&1 || true)
+    port=$(sed -n 's/.* listening address=127\.0\.0\.1:\([0-9]*\).*/\1/p' <<<"$logs" | head -1)
+    probe_port=$(sed -n 's/.*probes listening probe_address=127\.0\.0\.1:\([0-9]*\).*/\1/p' <<<"$logs" | head -1)
+    [[ -n $port && -n $probe_port ]] && break
+    [[ $(podman_ inspect -f '{{.State.Running}}' "$name" 2>/dev/null) == true ]] || break
+    sleep 0.1
+  done
+  if [[ -z $port ]]; then
+    timeout 10 podman --runtime runc logs "$name" 2>&1 | tail -20
+    not_ok "the sidecar in the container started listening"
+  else
+    ok "the sidecar in the container listens on 127.0.0.1:$port"
+    token=$(cat "$work/emulator/tokens/oidc-token")
+    status=$(curl -sS -m 5 -o "$work/credentials.json" -w '%{http_code}' \
+      -H "Authorization: $token" "http://127.0.0.1:$port/v1/credentials" || true)
+    check "GET /v1/credentials with the token answers 200 (got: $status)" [ "$status" = 200 ]
+    status=$(curl -sS -m 5 -o /dev/null -w '%{http_code}' \
+      -H "Authorization: $caller_token" "http://127.0.0.1:$port/v1/credentials" || true)
+    check "the legacy-clients caller token, a root-owned file of mode $secret_mode as in the manifest, is accepted (got: $status)" \
+      [ "$status" = 200 ]
+    check "/v1/credentials is container-credentials JSON" python3 -c '
 import json, re, sys
 body = json.load(open(sys.argv[1]))
 ok = all(isinstance(body.get(k), str) for k in ("AccessKeyId", "SecretAccessKey", "Token", "Expiration"))
 sys.exit(0 if ok and body["AccessKeyId"] and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", body["Expiration"]) else 1)
 ' "$work/credentials.json"
-  for path in healthz readyz; do
-    status=$(curl -sS -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/$path" || true)
-    check "GET /$path answers 200 (got: $status)" [ "$status" = 200 ]
-    status=$(curl -sS -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$probe_port/$path" || true)
-    check "GET /$path on the probe listener (what the kubelet probes) answers 200 (got: $status)" [ "$status" = 200 ]
-  done
-  status=$(curl -sS -m 5 -o /dev/null -w '%{http_code}' -H "Authorization: $token" \
-    "http://127.0.0.1:$probe_port/v1/credentials" || true)
-  check "the probe listener never serves credentials (got: $status)" [ "$status" = 404 ]
-  inspect_out=$(timeout 30 podman --runtime runc exec "$name" /usr/local/bin/cwcreds inspect \
-    --sidecar "http://127.0.0.1:$port" 2>&1) && inspect_code=0 || inspect_code=$?
-  check "cwcreds inspect run with exec in the container passes (exit $inspect_code)" [ "$inspect_code" = 0 ]
-  ((inspect_code == 0)) || echo "$inspect_out" | tail -20
-  pid=$(podman_ inspect -f '{{.State.Pid}}' "$name")
-  ids=$(awk '/^(Uid|Gid):/ { printf "%s %s %s %s %s|", $1, $2, $3, $4, $5 } /^CapEff:/ { print $1, $2 }' "/proc/$pid/status")
-  check "the process runs as uid and gid 65532 with no capabilities (got: $ids)" \
-    [ "$ids" = "Uid: 65532 65532 65532 65532|Gid: 65532 65532 65532 65532|CapEff: 0000000000000000" ]
-fi
+    for path in healthz readyz; do
+      status=$(curl -sS -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/$path" || true)
+      check "GET /$path answers 200 (got: $status)" [ "$status" = 200 ]
+      status=$(curl -sS -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$probe_port/$path" || true)
+      check "GET /$path on the probe listener (what the kubelet probes) answers 200 (got: $status)" [ "$status" = 200 ]
+    done
+    status=$(curl -sS -m 5 -o /dev/null -w '%{http_code}' -H "Authorization: $token" \
+      "http://127.0.0.1:$probe_port/v1/credentials" || true)
+    check "the probe listener never serves credentials (got: $status)" [ "$status" = 404 ]
+    inspect_out=$(timeout 30 podman --runtime runc exec "$name" /usr/local/bin/cwcreds inspect \
+      --sidecar "http://127.0.0.1:$port" 2>&1) && inspect_code=0 || inspect_code=$?
+    check "cwcreds inspect run with exec in the container passes (exit $inspect_code)" [ "$inspect_code" = 0 ]
+    ((inspect_code == 0)) || echo "$inspect_out" | tail -20
+    pid=$(podman_ inspect -f '{{.State.Pid}}' "$name")
+    ids=$(awk '/^(Uid|Gid):/ { printf "%s %s %s %s %s|", $1, $2, $3, $4, $5 } /^CapEff:/ { print $1, $2 }' "/proc/$pid/status")
+    check "the process runs as uid and gid 65532 with no capabilities (got: $ids)" \
+      [ "$ids" = "Uid: 65532 65532 65532 65532|Gid: 65532 65532 65532 65532|CapEff: 0000000000000000" ]
+  fi
 
-# As the no-native-sidecar manifest runs it: SIGTERM, and it goes on serving
-# for the drain delay (no preStop command: the image has no shell or sleep).
-timeout 10 podman --runtime runc kill --signal TERM "$name" >/dev/null || true
-if [[ -n $port ]]; then
-  for _ in $(seq 100); do
-    timeout 10 podman --runtime runc logs "$name" 2>&1 | grep -q ' draining ' && break
-    sleep 0.05
-  done
-  status=$(curl -sS -m 5 -o /dev/null -w '%{http_code}' -H "Authorization: $token" \
-    "http://127.0.0.1:$port/v1/credentials" || true)
-  check "after SIGTERM, for CWCREDS_DRAIN_DELAY, credentials are still served (got: $status)" [ "$status" = 200 ]
-fi
-timeout 30 podman --runtime runc wait "$name" >/dev/null || timeout 60 podman --runtime runc stop -t 10 "$name" >/dev/null || true
-code=$(podman_ inspect -f '{{.State.ExitCode}}' "$name" 2>/dev/null || echo none)
-check "then it stops with exit code 0 (got: $code)" [ "$code" = 0 ]
-if ((failures)); then
-  echo "--- sidecar log"
-  timeout 10 podman --runtime runc logs "$name" 2>&1 | tail -30
-  echo "--- emulator log"
-  tail -20 "$work/emulator.log"
-fi
+  # As the no-native-sidecar manifest runs it: SIGTERM, and it goes on serving
+  # for the drain delay (no preStop command: the image has no shell or sleep).
+  timeout 10 podman --runtime runc kill --signal TERM "$name" >/dev/null || true
+  if [[ -n $port ]]; then
+    for _ in $(seq 100); do
+      timeout 10 podman --runtime runc logs "$name" 2>&1 | grep -q ' draining ' && break
+      sleep 0.05
+    done
+    status=$(curl -sS -m 5 -o /dev/null -w '%{http_code}' -H "Authorization: $token" \
+      "http://127.0.0.1:$port/v1/credentials" || true)
+    check "after SIGTERM, for CWCREDS_DRAIN_DELAY, credentials are still served (got: $status)" [ "$status" = 200 ]
+  fi
+  timeout 30 podman --runtime runc wait "$name" >/dev/null || timeout 60 podman --runtime runc stop -t 10 "$name" >/dev/null || true
+  code=$(podman_ inspect -f '{{.State.ExitCode}}' "$name" 2>/dev/null || echo none)
+  check "then it stops with exit code 0 (got: $code)" [ "$code" = 0 ]
+  if ((failures)); then
+    echo "--- sidecar log"
+    timeout 10 podman --runtime runc logs "$name" 2>&1 | tail -30
+    echo "--- emulator log"
+    tail -20 "$work/emulator.log"
+  fi
 
-echo "image: $image, $size_mb MB ($size_bytes bytes), $(awk -v b="$image_gzip" 'BEGIN { printf "%.1f", b / 1000000 }') MB gzipped"
+  echo "image ($arch): $image, $size_mb MB ($size_bytes bytes), $(awk -v b="$image_gzip" 'BEGIN { printf "%.1f", b / 1000000 }') MB gzipped"
+  sizes+=("$arch: $size_mb MB ($size_bytes bytes), $(awk -v b="$image_gzip" 'BEGIN { printf "%.1f", b / 1000000 }') MB gzipped")
+}
+sizes=()
+check_image "$image" amd64
+if [[ $arm64 == yes ]]; then
+  check_image "$image_arm64" arm64
+  # One tag for both platforms: a manifest list of the two local images.
+  log "manifest list $manifest (linux/amd64 + linux/arm64)"
+  timeout 60 podman manifest rm "$manifest" >/dev/null 2>&1 || true
+  timeout 60 podman --runtime runc rmi "$manifest" >/dev/null 2>&1 || true
+  if timeout 60 podman manifest create "$manifest" >/dev/null \
+    && timeout 120 podman manifest add "$manifest" "containers-storage:$image" >/dev/null \
+    && timeout 120 podman manifest add "$manifest" "containers-storage:$image_arm64" >/dev/null; then
+    platforms=$(timeout 60 podman manifest inspect "$manifest" | python3 -c '
+import json, sys
+print(" ".join(sorted(m["platform"]["os"] + "/" + m["platform"]["architecture"] for m in json.load(sys.stdin)["manifests"])))')
+  else
+    platforms="(podman manifest failed)"
+  fi
+  check "the manifest list $manifest names linux/amd64 and linux/arm64 (got: $platforms)" \
+    [ "$platforms" = "linux/amd64 linux/arm64" ]
+fi
+for size in "${sizes[@]}"; do echo "image size $size"; done
 log "done: $((checks - failures)) of $checks checks ok"
 ((failures == 0))

@@ -25,6 +25,9 @@ packages+=(
   awscli rclone restic ruby-aws-sdk-s3
   golang-go golang-github-aws-aws-sdk-go-v2-dev golang-github-aws-aws-sdk-go-dev
 )
+# The arm64 cross build (cross compiler, qemu-user-static, the :arm64 -dev
+# packages) is installed by scripts/build-arm64.sh, which the arm64 CI stage
+# runs: it also adds dpkg's arm64 architecture, which nothing else needs.
 # Extra packages a caller asks for (e.g. the e2e suite's nodejs).
 packages+=("$@")
 

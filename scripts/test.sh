@@ -7,11 +7,13 @@
 # counted as one test. The libFuzzer targets (scripts/fuzz.sh) run for a
 # bounded time each, one test per target; the mutation check runs in quick
 # mode (scripts/mutants.sh), one test; the benchmark runs once in smoke mode.
+# The arm64 stage cross-builds for linux/arm64 and tests under qemu-user.
 # Ends with each stage's wall time and one summary line over all of it.
 #
 #   bash scripts/test.sh            # everything (what CI runs)
 #   bash scripts/test.sh --quick    # everyday loop: normal build, unit, layout, docs and integration tests only
 #   CWCREDS_SANITIZERS=no bash scripts/test.sh   # the normal build only
+#   CWCREDS_ARM64=no bash scripts/test.sh        # no arm64 stage, no arm64 image
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/progress.sh
@@ -163,7 +165,28 @@ else
   failed=$((failed + 1))
 fi
 
+# linux/arm64 (scripts/arm64-test.sh): the cross build with its 64 KiB page
+# alignment checks (binary and every library the arm64 image ships), the
+# unit suite under qemu-user with 64 KiB pages (each case counts), and a serve
+# smoke test under qemu against the HTTPS emulator (a few integration tests;
+# the script says which and why). Before the container stage, which reuses
+# its binary for the arm64 image. CWCREDS_ARM64=no skips both.
+if [[ "${CWCREDS_ARM64:-yes}" != "no" ]]; then
+  begin_stage "arm64"
+  echo "=== arm64: cross-build, unit and serve smoke tests under qemu (scripts/arm64-test.sh)"
+  arm64_log=$(mktemp)
+  set +e
+  bash scripts/arm64-test.sh 2>&1 | tee "$arm64_log"
+  set -e
+  arm64_passed=$(sed -n 's/^arm64 total: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$arm64_log" | tail -1)
+  arm64_failed=$(sed -n 's/^arm64 total: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$arm64_log" | tail -1)
+  rm -f "$arm64_log"
+  passed=$((passed + ${arm64_passed:-0}))
+  failed=$((failed + ${arm64_failed:-1}))
+fi
+
 # The image: built offline with podman, run against the emulator; one test.
+# With the arm64 stage, also the linux/arm64 image and the manifest list.
 begin_stage "container"
 echo "=== container: build and run the image (scripts/container-test.sh; about 6 minutes when the sources changed, 20 s otherwise)"
 if bash scripts/container-test.sh; then
