@@ -877,7 +877,7 @@ complete -o filenames -F _cwcreds cwcreds
                     continue;
                 }
                 seen.push_back(setting.flag);
-                std::string help{setting.help.substr(0, setting.help.find_first_of(";("))};
+                std::string help{setting.help.substr(0, setting.help.find(';'))};
                 for (std::size_t pos = 0; (pos = help.find_first_of("[]:'\\", pos)) != std::string::npos;) {
                     help.erase(pos, 1);
                 }

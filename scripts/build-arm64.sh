@@ -86,8 +86,12 @@ launcher=()
 if command -v ccache >/dev/null 2>&1; then
   launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER="$PWD/scripts/ccache-launcher.sh")
 fi
+# -O2 without -g: the image strips the binary, so its code is the same, and
+# debug info was a fifth of each file's compile time (http_server.cpp: 6.6 s
+# against 5.3 s). CWCREDS_ARM64_CXX_FLAGS="-O2 -g" to debug under qemu.
 cmake -S . -B "$dir" --toolchain "$PWD/cmake/aarch64-linux-gnu.cmake" \
-  -DCMAKE_BUILD_TYPE=CI -DCWCREDS_WERROR=ON  -DCWCREDS_BENCH=OFF \
+  -DCMAKE_BUILD_TYPE=CI -DCMAKE_CXX_FLAGS_CI="${CWCREDS_ARM64_CXX_FLAGS:--O2}" \
+  -DCWCREDS_WERROR=ON -DCWCREDS_BENCH=OFF \
   -DCMAKE_PREFIX_PATH="$prefix/usr" -DCMAKE_SKIP_BUILD_RPATH=ON "${launcher[@]}" >/dev/null
 cmake --build "$dir" -j "$(nproc)" --target "${targets[@]}"
 

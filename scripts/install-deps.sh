@@ -15,6 +15,7 @@ packages=(
   gnuplot-nox  # bench/run.sh draws the fleet simulation's upstream rate (bench/fleet.png)
   ccache  # the mutation check's scratch copy and the benchmark reuse the normal build's objects
   slowhttptest  # tests/integration/test_slow_clients.py: a real slow-HTTP attack tool against both listeners
+  zsh  # tests/integration/test_config.py: `cwcreds completion zsh` must load in a real zsh
 )
 # The e2e compatibility matrix (tests/e2e/test_matrix.py) runs each of these
 # through the sidecar: AWS CLI v2 (/usr/bin/aws), rclone, restic, Go programs

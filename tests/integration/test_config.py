@@ -246,9 +246,16 @@ class VersionAndHelp(itest.TestCase):
         zsh = shutil.which("zsh")
         if zsh is None:
             self.skipTest("zsh is not installed (the unit test checks the script's content)")
-        proc = subprocess.run([zsh, "-n", "-c", cwtest.run_cwcreds(["completion", "zsh"]).stdout],
+        # Loaded as a user's .zshrc would (compinit, then the script), zsh
+        # must register it for cwcreds, without a word on stderr.
+        script = cwtest.run_cwcreds(["completion", "zsh"]).stdout
+        proc = subprocess.run([zsh, "-f", "-c",
+                               'autoload -Uz compinit && compinit -u -D && eval "$1" && print -r -- ${_comps[cwcreds]}',
+                               "zsh", script],
                               capture_output=True, text=True, timeout=30)
         self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stderr, "")
+        self.assertEqual(proc.stdout.strip(), "_cwcreds")
 
 if __name__ == "__main__":
     unittest.main()
