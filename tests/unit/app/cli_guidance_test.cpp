@@ -168,7 +168,7 @@ TEST_SUITE("app::cli_guidance")
         const std::string zsh = cw::completion_script("zsh");
         CHECK(zsh.starts_with("#compdef cwcreds\n"));
         CHECK(has(zsh, "'--org-id[CoreWeave organization id]:ID: '"));
-        CHECK(has(zsh, "'--token-file[projected service-account token to exchange]:PATH:_files'"));
+        CHECK(has(zsh, "'--token-file[projected service-account token to exchange (the pods projected token volume)]:PATH:_files'"));
         CHECK(has(zsh, "'--listen[where to serve]:HOST PORT: '"));
         CHECK(has(zsh, ":MODE:(container-credentials oidc)'"));
         CHECK(has(bash, "--log-level) COMPREPLY=($(compgen -W \"debug info warn error\" -- \"$cur\")); return ;;"));
