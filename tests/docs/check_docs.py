@@ -44,13 +44,6 @@ REPO = Path(__file__).resolve().parents[2]
 SUBCOMMANDS = ["serve", "exchange", "credential-process", "inspect", "inject", "webhook"]
 GLOBAL_FLAGS = {"--help", "--version"}
 
-# Names documented ahead of the change that adds them on another branch.
-# Each is accepted while absent; once it exists the check says the entry can go.
-PENDING_FLAGS: dict[str, str] = {}
-PENDING_PATHS = {
-    "docs/platforms.md": "architectures and the arm64 build",
-    "scripts/build-arm64.sh": "the arm64 cross build",
-}
 
 # Programs whose flags are their own business: commands of theirs are not checked.
 OTHER_PROGRAMS = {
@@ -118,7 +111,7 @@ class Facts:
 
     def path_exists(self, path: str) -> bool:
         path = path.rstrip("/")
-        if path.startswith(BUILD_OUTPUTS) or path in PENDING_PATHS:
+        if path.startswith(BUILD_OUTPUTS):
             return True
         # <NAME> and ALL-CAPS segments are placeholders; * is a glob.
         pattern = re.sub(r"<[^>]*>|\b[A-Z][A-Z0-9_-]+\b(?=[./]|$)", "*", path)
@@ -221,7 +214,6 @@ class Checker:
     def __init__(self, facts: Facts):
         self.facts = facts
         self.problems: list[str] = []
-        self.used_pending: set[str] = set()
 
     def report(self, where: str, what: str) -> None:
         self.problems.append(f"{where}: {what}")
@@ -233,19 +225,14 @@ class Checker:
                 script_path = REPO / script
                 if script_path.is_file() and flag in script_path.read_text():
                     continue
-                if not script_path.is_file() and script not in PENDING_PATHS:
+                if not script_path.is_file():
                     continue  # the missing script is reported as a path
-                if script in PENDING_PATHS:
-                    continue
                 self.report(where, f"flag {flag} is not one {script} takes")
                 continue
             if program is not None and program != "cwcreds":
                 continue
             known = self.facts.flags.get(sub, set()) | GLOBAL_FLAGS if sub else self.facts.all_flags()
             if flag in known:
-                continue
-            if flag in PENDING_FLAGS and flag not in self.facts.all_flags():
-                self.used_pending.add(flag)
                 continue
             self.report(where, f"flag {flag} is not a flag of cwcreds {sub or ''}".rstrip())
 
@@ -290,8 +277,6 @@ class Checker:
         for path in PATH.findall(text):
             if not self.facts.path_exists(path):
                 self.report(where, f"file {path} is not in the repository")
-            elif path in PENDING_PATHS and path not in self.facts.files:
-                self.used_pending.add(path)
 
     def check_links(self, where: str, text: str, doc: Path) -> None:
         for target in LINK.findall(text):
@@ -306,9 +291,6 @@ class Checker:
                 continue
             if file_part and not self.facts.path_exists(rel):
                 self.report(where, f"link {target}: {rel} is not in the repository")
-                continue
-            if rel in PENDING_PATHS and rel not in self.facts.files:
-                self.used_pending.add(rel)
                 continue
             if anchor and resolved.suffix == ".md" and resolved.is_file() and anchor not in anchors_of(resolved):
                 self.report(where, f"link {target}: no heading #{anchor} in {rel}")
@@ -394,10 +376,6 @@ def main() -> int:
         checker.check_doc(doc, doc.relative_to(REPO).as_posix())
     for problem in checker.problems:
         print(problem)
-    for name, what in {**PENDING_FLAGS, **PENDING_PATHS}.items():
-        exists = name in facts.files or name in facts.all_flags()
-        if exists:
-            print(f"note: {name} ({what}) exists now; its PENDING entry in {Path(__file__).name} can go")
     print(f"docs check: {len(docs)} pages, {source}: "
           + (f"{len(checker.problems)} problem(s)" if checker.problems else "every name exists"))
     return 1 if checker.problems else 0
