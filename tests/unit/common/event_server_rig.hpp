@@ -116,6 +116,13 @@ public:
         REQUIRE(::connect(m_fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
     }
     ~Client() { ::close(m_fd); }
+    // How long one recv waits before receive() gives up (5 s unless set):
+    // a guard against a hung server, not a measure of speed.
+    void set_receive_timeout(std::chrono::seconds patience)
+    {
+        timeval timeout{static_cast<time_t>(patience.count()), 0};
+        setsockopt(m_fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    }
     [[nodiscard]] int fd() const { return m_fd; }
     Client(const Client&) = delete;
     Client& operator=(const Client&) = delete;
