@@ -205,7 +205,7 @@ for i in "${chosen[@]}"; do
 done
 
 caught=0 survived=0 broken=0
-echo "mutants: ${#chosen[@]} mutants, each rebuilt and tested (5 to 90 s each, one line per mutant)"
+echo "mutants: ${#chosen[@]} mutants, each rebuilt and tested (mostly 5 to 20 s each, one line per mutant)"
 for i in "${chosen[@]}"; do
   name=${names[$i]} file=${files[$i]} edit=${edits[$i]} sel=${selections[$i]}
   t0=$SECONDS
