@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <fstream>
 #include <future>
@@ -139,6 +140,9 @@ public:
         char buffer[4096];
         while (complete_responses(data) < count) {
             const ssize_t got = ::recv(m_fd, buffer, sizeof buffer, 0);
+            if (got < 0 && errno == EINTR) {
+                continue;  // with SO_RCVTIMEO set, a signal interrupts recv even under SA_RESTART
+            }
             if (got <= 0) {
                 break;
             }
