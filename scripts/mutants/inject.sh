@@ -45,7 +45,7 @@ mutant node-budget-per-document inject/yaml_json.cpp \
   "$unit"
 # A pod's own annotation would lose to the inject or webhook option.
 mutant option-beats-annotation inject/injection_settings.cpp \
-  's/settings\.image = annotated(annotation::image)\.value_or(options\.image);/settings.image = options.image.empty() ? annotated(annotation::image).value_or("") : options.image;/' \
+  's/settings\.image = annotated_image\.value_or(options\.image);/settings.image = options.image.empty() ? annotated_image.value_or("") : options.image;/' \
   "$unit"
 # An org id pasted with its placeholder brackets (<ORG-ID>) would build a broken URL.
 mutant any-org-id-accepted inject/injection_settings.cpp \
