@@ -18,6 +18,8 @@
 
 #include <spdlog/fmt/fmt.h>
 
+#include "common/placeholder.hpp"
+
 #include "app/setting_values.hpp"
 #include "common/duration.hpp"
 #include "common/loopback.hpp"
@@ -352,30 +354,6 @@ const Setting* find_flag(std::string_view flag, Command command)
         }
     }
     return nullptr;
-}
-
-// `<ORG-ID>`, `REPLACE-WITH-ORG-ID`: what examples and the kustomize
-// components hold until a user edits them. Never anyone's real value.
-bool is_placeholder(std::string_view value)
-{
-    if ((value.size() >= 2 && value.front() == '<' && value.back() == '>') ||
-        value.find("REPLACE-WITH-") != std::string_view::npos) {
-        return true;
-    }
-    // <ORG-ID>, <REGISTRY>/cwcreds:<VERSION>: an upper-case word in angle brackets.
-    for (std::size_t open = value.find('<'); open != std::string_view::npos; open = value.find('<', open + 1)) {
-        const std::size_t close = value.find('>', open);
-        if (close == std::string_view::npos) {
-            return false;
-        }
-        const std::string_view word = value.substr(open + 1, close - open - 1);
-        if (!word.empty() && std::all_of(word.begin(), word.end(), [](char c) {
-                return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-            })) {
-            return true;
-        }
-    }
-    return false;
 }
 
 // Levenshtein distance, for "did you mean".

@@ -8,6 +8,7 @@
 #include <charconv>
 
 #include "common/duration.hpp"
+#include "common/placeholder.hpp"
 
 namespace cw::mutation {
 
@@ -88,29 +89,6 @@ bool is_exchange_url(std::string_view url)
     return url.substr(0, k_exchange_endpoint.size()) == k_exchange_endpoint &&
            (url.size() == k_exchange_endpoint.size() || url[k_exchange_endpoint.size()] == '/' ||
             url[k_exchange_endpoint.size()] == '?');
-}
-
-// `<ORG-ID>`, `REPLACE-WITH-ORG-ID`: what examples hold until a user edits them.
-bool is_placeholder(std::string_view text)
-{
-    if ((text.size() >= 2 && text.front() == '<' && text.back() == '>') ||
-        text.find("REPLACE-WITH-") != std::string_view::npos) {
-        return true;
-    }
-    // <ORG-ID>, <REGISTRY>/cwcreds:<VERSION>: an upper-case word in angle brackets.
-    for (std::size_t open = text.find('<'); open != std::string_view::npos; open = text.find('<', open + 1)) {
-        const std::size_t close = text.find('>', open);
-        if (close == std::string_view::npos) {
-            return false;
-        }
-        const std::string_view word = text.substr(open + 1, close - open - 1);
-        if (!word.empty() && std::all_of(word.begin(), word.end(), [](char c) {
-                return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-            })) {
-            return true;
-        }
-    }
-    return false;
 }
 
 bool is_org_id(std::string_view text)
